@@ -1,0 +1,146 @@
+//! Key templates: `"ai_analysis:{ticker}:{kind}"` parsed into literal text and placeholders.
+//!
+//! Literal text may hold only characters that never need escaping in a Redis key or glob, so the
+//! runtime can write it as is. Two placeholders must be separated by a `:`; the runtime escapes
+//! `:` inside argument values, so distinct values can never render the same key.
+
+use proc_macro2::Span;
+use syn::LitStr;
+
+/// One piece of a parsed template.
+pub(crate) enum Piece {
+    Text(String),
+    Arg(Placeholder),
+}
+
+/// `{root}` or `{root.field.0}`.
+pub(crate) struct Placeholder {
+    pub root: String,
+    pub fields: Vec<String>,
+}
+
+impl Placeholder {
+    pub(crate) fn display(&self) -> String {
+        let mut text = self.root.clone();
+        for field in &self.fields {
+            text.push('.');
+            text.push_str(field);
+        }
+        text
+    }
+}
+
+/// A parsed key template with the span of its string literal, where every error points.
+pub(crate) struct Template {
+    pub pieces: Vec<Piece>,
+    pub span: Span,
+}
+
+const ALLOWED: &str = "letters, digits and `_ - . : /`";
+
+fn allowed_text(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/')
+}
+
+pub(crate) fn parse(lit: &LitStr) -> syn::Result<Template> {
+    let span = lit.span();
+    let error = |message: String| syn::Error::new(span, message);
+    let source = lit.value();
+    if source.is_empty() {
+        return Err(error(
+            "the key template is empty: write e.g. `key = \"quote:{ticker}\"`, or leave `key` out to derive it from the function and its arguments".into(),
+        ));
+    }
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' => {
+                let mut inner = String::new();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        closed = true;
+                        break;
+                    }
+                    inner.push(c);
+                }
+                if !closed {
+                    return Err(error(format!(
+                        "unclosed `{{` in key template: close the placeholder, e.g. `{{{inner}}}`"
+                    )));
+                }
+                let placeholder = parse_placeholder(&inner).map_err(error)?;
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                if let Some(Piece::Arg(previous)) = pieces.last() {
+                    return Err(error(format!(
+                        "placeholders `{{{}}}` and `{{{}}}` must be separated by `:`, so that distinct argument values cannot render the same key",
+                        previous.display(),
+                        placeholder.display()
+                    )));
+                }
+                if let (Some(Piece::Text(between)), Some(Piece::Arg(previous))) =
+                    (pieces.last(), pieces.len().checked_sub(2).map(|i| &pieces[i]))
+                {
+                    if !between.contains(':') {
+                        return Err(error(format!(
+                            "placeholders `{{{}}}` and `{{{}}}` must be separated by `:`, so that distinct argument values cannot render the same key",
+                            previous.display(),
+                            placeholder.display()
+                        )));
+                    }
+                }
+                pieces.push(Piece::Arg(placeholder));
+            }
+            '}' => {
+                return Err(error(
+                    "unmatched `}` in key template: placeholders are written `{argument}`".into(),
+                ))
+            }
+            c if allowed_text(c) => text.push(c),
+            c => {
+                return Err(error(format!(
+                    "character {c:?} is not allowed in the text of a key template: use {ALLOWED}; argument values in `{{…}}` may contain anything"
+                )))
+            }
+        }
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    Ok(Template { pieces, span })
+}
+
+fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
+    if inner.trim().is_empty() {
+        return Err(
+            "empty placeholder `{}` in key template: name an argument, e.g. `{ticker}`".into(),
+        );
+    }
+    let mut parts = inner.split('.');
+    let root = parts.next().unwrap_or_default().to_owned();
+    if !is_ident(&root) {
+        return Err(format!(
+            "`{{{inner}}}` is not a placeholder: write an argument name, optionally followed by fields, e.g. `{{user.id}}`"
+        ));
+    }
+    let mut fields = Vec::new();
+    for field in parts {
+        if !(is_ident(field) || (!field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()))) {
+            return Err(format!(
+                "`{{{inner}}}` is not a placeholder: `{field}` is not a field name"
+            ));
+        }
+        fields.push(field.to_owned());
+    }
+    Ok(Placeholder { root, fields })
+}
+
+fn is_ident(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+}

@@ -1,0 +1,439 @@
+//! Configuration from the environment and from [`CacheBuilder`].
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `REDIS_URL` | unset | `redis://[user:pass@]host[:port][/db]`, `rediss://…` (feature `tls`) or `redis+unix:///path`; unset or empty: the in-process store |
+//! | `CACHE_ENABLED` | `true` | `false`: every `#[cached]` function runs uncached |
+//! | `CACHE_PREFIX` | `v1` | first key segment; letters, digits, `-`, `_`, `.` |
+//! | `CACHE_OPERATION_TIMEOUT_MS` | `250` | deadline of one Redis command |
+//! | `CACHE_CONNECT_TIMEOUT_MS` | `500` | deadline of one connection attempt |
+//! | `CACHE_BREAKER_THRESHOLD` | `3` | consecutive failures that open the breaker |
+//! | `CACHE_BREAKER_COOL_DOWN_MS` | `2000` | how long an open breaker skips Redis before probing |
+//! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results are returned but not stored |
+//! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store (keys + values) |
+//! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600` |
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::engine::Cache;
+use crate::policy::{TtlOverrides, TtlPolicy};
+use crate::store::redis::RedisSettings;
+use crate::store::{Backend, MemoryStore, RedisStore};
+
+/// A setting that cannot be used. Its message names the variable (or builder method) and says
+/// what a valid value looks like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfigError {
+    setting: String,
+    message: String,
+}
+
+impl ConfigError {
+    fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The environment variable or builder method at fault, e.g. `REDIS_URL`.
+    pub fn setting(&self) -> &str {
+        &self.setting
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds a [`Cache`]. Starts from the defaults; [`CacheBuilder::from_env`] starts from the
+/// environment instead.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), cache_runtime::ConfigError> {
+/// use std::time::Duration;
+/// use cache_runtime::{CacheBuilder, Policy};
+///
+/// let cache = CacheBuilder::new()
+///     .prefix("billing-v2")
+///     .ttl(&Policy::AiAnalysis, Duration::from_secs(600))
+///     .build()
+///     .await?;
+/// assert_eq!(cache.stats().backend, "memory");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    enabled: bool,
+    redis_url: Option<Setting<String>>,
+    prefix: Setting<String>,
+    operation_timeout: Duration,
+    connect_timeout: Duration,
+    breaker_threshold: u32,
+    breaker_cool_down: Duration,
+    max_value_bytes: usize,
+    memory_max_bytes: u64,
+    overrides: TtlOverrides,
+}
+
+/// A value with the name of where it came from, for error messages.
+#[derive(Debug, Clone)]
+struct Setting<T> {
+    value: T,
+    origin: &'static str,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CacheBuilder {
+    /// The defaults: in-process store, prefix `v1`, the timeouts in the table above.
+    pub fn new() -> Self {
+        Self {
+            enabled: true,
+            redis_url: None,
+            prefix: Setting {
+                value: "v1".to_owned(),
+                origin: "CacheBuilder::prefix",
+            },
+            operation_timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_millis(500),
+            breaker_threshold: 3,
+            breaker_cool_down: Duration::from_secs(2),
+            max_value_bytes: 1 << 20,
+            memory_max_bytes: 64 << 20,
+            overrides: TtlOverrides::default(),
+        }
+    }
+
+    /// The defaults, overridden by the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// The defaults, overridden by `vars` (name, value) as if they were the environment.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = Self::new();
+        for (name, value) in vars {
+            builder.apply_var(&name, value)?;
+        }
+        Ok(builder)
+    }
+
+    fn apply_var(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
+        match name {
+            "REDIS_URL" => {
+                self.redis_url = (!value.trim().is_empty()).then(|| Setting {
+                    value: value.trim().to_owned(),
+                    origin: "REDIS_URL",
+                });
+            }
+            "CACHE_ENABLED" => self.enabled = parse_bool(name, &value)?,
+            "CACHE_PREFIX" => {
+                self.prefix = Setting {
+                    value,
+                    origin: "CACHE_PREFIX",
+                }
+            }
+            "CACHE_OPERATION_TIMEOUT_MS" => self.operation_timeout = parse_millis(name, &value)?,
+            "CACHE_CONNECT_TIMEOUT_MS" => self.connect_timeout = parse_millis(name, &value)?,
+            "CACHE_BREAKER_THRESHOLD" => {
+                self.breaker_threshold = u32::try_from(parse_positive(name, &value)?)
+                    .map_err(|_| ConfigError::new(name, "must be at most 4294967295"))?
+            }
+            "CACHE_BREAKER_COOL_DOWN_MS" => self.breaker_cool_down = parse_millis(name, &value)?,
+            "CACHE_MAX_VALUE_BYTES" => {
+                self.max_value_bytes = usize::try_from(parse_positive(name, &value)?)
+                    .map_err(|_| ConfigError::new(name, "is too large"))?
+            }
+            "CACHE_MEMORY_MAX_BYTES" => self.memory_max_bytes = parse_positive(name, &value)?,
+            _ => {
+                if let Some(policy) = name.strip_prefix("CACHE_TTL_") {
+                    let seconds = parse_positive(name, &value)?;
+                    self.overrides.set(policy, Duration::from_secs(seconds));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Use Redis at `url` instead of the in-process store.
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(Setting {
+            value: url.into(),
+            origin: "CacheBuilder::redis_url",
+        });
+        self
+    }
+
+    /// Use the in-process store, even if a Redis URL was set.
+    pub fn in_process(mut self) -> Self {
+        self.redis_url = None;
+        self
+    }
+
+    /// `false`: every `#[cached]` function runs uncached.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// The first segment of every key (default `v1`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Setting {
+            value: prefix.into(),
+            origin: "CacheBuilder::prefix",
+        };
+        self
+    }
+
+    /// The deadline of one Redis command (default 250 ms).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// The deadline of one connection attempt (default 500 ms).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Open the breaker after `threshold` consecutive failures, for `cool_down` (default 3, 2 s).
+    pub fn breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.breaker_threshold = threshold;
+        self.breaker_cool_down = cool_down;
+        self
+    }
+
+    /// Results whose JSON is larger than this are returned but not stored (default 1 MiB).
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
+    /// The bound of the in-process store, keys and values (default 64 MiB).
+    pub fn memory_max_bytes(mut self, bytes: u64) -> Self {
+        self.memory_max_bytes = bytes;
+        self
+    }
+
+    /// Overrides the TTL of `policy`.
+    pub fn ttl(mut self, policy: &dyn TtlPolicy, ttl: Duration) -> Self {
+        self.overrides.set(policy.name(), ttl);
+        self
+    }
+
+    /// Checks the settings and creates the cache. With Redis, no server needs to be up: calls
+    /// run uncached until it answers.
+    pub async fn build(self) -> Result<Cache, ConfigError> {
+        let prefix = self.prefix;
+        if prefix.value.is_empty()
+            || !prefix
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(ConfigError::new(
+                prefix.origin,
+                format!(
+                    "`{}` is not a valid key prefix: use one or more letters, digits, `-`, `_` or `.`",
+                    prefix.value
+                ),
+            ));
+        }
+        let backend = match (&self.redis_url, self.enabled) {
+            (_, false) => None,
+            (None, true) => Some(Backend::Memory(MemoryStore::new(self.memory_max_bytes))),
+            (Some(url), true) => {
+                let client = redis_client(url)?;
+                let settings = RedisSettings {
+                    connect_timeout: self.connect_timeout,
+                    operation_timeout: self.operation_timeout,
+                    breaker_threshold: self.breaker_threshold,
+                    breaker_cool_down: self.breaker_cool_down,
+                };
+                let store = RedisStore::new(client, &settings)
+                    .map_err(|e| ConfigError::new(url.origin, e.to_string()))?;
+                match store.ping().await {
+                    Ok(()) => {
+                        tracing::info!(url = %redact(&url.value), "cache: connected to Redis")
+                    }
+                    Err(error) => {
+                        tracing::warn!(url = %redact(&url.value), %error, "cache: Redis does not answer yet; calls run uncached until it does")
+                    }
+                }
+                Some(Backend::Redis(store))
+            }
+        };
+        Ok(Cache::new(
+            backend,
+            prefix.value,
+            self.overrides,
+            self.max_value_bytes,
+        ))
+    }
+}
+
+fn redis_client(url: &Setting<String>) -> Result<redis::Client, ConfigError> {
+    let shown = redact(&url.value);
+    let expected = "expected redis://[user:password@]host[:port][/db], rediss://… (TLS) or redis+unix:///path/to/socket";
+    let scheme = url.value.split("://").next().unwrap_or_default();
+    if !url.value.contains("://")
+        || !matches!(
+            scheme,
+            "redis" | "rediss" | "redis+unix" | "unix" | "valkey" | "valkeys"
+        )
+    {
+        return Err(ConfigError::new(
+            url.origin,
+            format!("`{shown}` is not a Redis URL: {expected}"),
+        ));
+    }
+    if matches!(scheme, "rediss" | "valkeys") && !cfg!(feature = "tls") {
+        return Err(ConfigError::new(
+            url.origin,
+            format!("`{shown}` asks for TLS, but cache-runtime was built without its `tls` feature: enable it in Cargo.toml"),
+        ));
+    }
+    redis::Client::open(url.value.as_str()).map_err(|error| {
+        ConfigError::new(
+            url.origin,
+            format!("`{shown}` is not a valid Redis URL ({error}); {expected}"),
+        )
+    })
+}
+
+/// The URL with any password replaced, for messages and logs.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(
+            name,
+            format!("`{value}` is not a boolean: use true or false"),
+        )),
+    }
+}
+
+fn parse_positive(name: &str, value: &str) -> Result<u64, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(number) if number > 0 => Ok(number),
+        _ => Err(ConfigError::new(
+            name,
+            format!("`{value}` is not a whole number greater than zero"),
+        )),
+    }
+}
+
+fn parse_millis(name: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse_positive(name, value).map(Duration::from_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    async fn build(pairs: &[(&str, &str)]) -> Result<Cache, ConfigError> {
+        CacheBuilder::from_vars(vars(pairs))?.build().await
+    }
+
+    #[tokio::test]
+    async fn a_malformed_redis_url_names_the_variable() {
+        for url in ["localhost:6379", "http://localhost", "redis://"] {
+            let error = build(&[("REDIS_URL", url)]).await.unwrap_err();
+            assert_eq!(error.setting(), "REDIS_URL", "{url}");
+            assert!(error.to_string().starts_with("REDIS_URL: "), "{error}");
+            assert!(error.to_string().contains("expected redis://"), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn passwords_never_appear_in_errors() {
+        let error = build(&[("REDIS_URL", "http://user:hunter2@host")])
+            .await
+            .unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert!(error.to_string().contains("user:***@host"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_url_with_no_server_behind_it_is_not_an_error() {
+        // Port 9 (discard) on loopback: nothing listens there in this project's test setups.
+        let cache = build(&[
+            ("REDIS_URL", "redis://127.0.0.1:9"),
+            ("CACHE_CONNECT_TIMEOUT_MS", "100"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(cache.stats().backend, "redis");
+    }
+
+    #[tokio::test]
+    async fn bad_numbers_and_booleans_name_their_variable() {
+        for (name, value) in [
+            ("CACHE_ENABLED", "maybe"),
+            ("CACHE_OPERATION_TIMEOUT_MS", "0"),
+            ("CACHE_TTL_AI_ANALYSIS", "ten"),
+            ("CACHE_MAX_VALUE_BYTES", "-1"),
+        ] {
+            let error = CacheBuilder::from_vars(vars(&[(name, value)])).unwrap_err();
+            assert_eq!(error.setting(), name);
+        }
+        let error = build(&[("CACHE_PREFIX", "a:b")]).await.unwrap_err();
+        assert_eq!(error.setting(), "CACHE_PREFIX");
+    }
+
+    #[tokio::test]
+    async fn unset_or_empty_url_uses_the_in_process_store_and_disabled_bypasses() {
+        assert_eq!(build(&[]).await.unwrap().stats().backend, "memory");
+        assert_eq!(
+            build(&[("REDIS_URL", " ")]).await.unwrap().stats().backend,
+            "memory"
+        );
+        let disabled = build(&[("CACHE_ENABLED", "false")]).await.unwrap();
+        assert_eq!(disabled.stats().backend, "disabled");
+    }
+
+    #[test]
+    fn ttl_overrides_come_from_the_environment() {
+        let builder = CacheBuilder::from_vars(vars(&[("CACHE_TTL_AI_ANALYSIS", "600")])).unwrap();
+        assert_eq!(
+            builder.overrides.ttl(&crate::Policy::AiAnalysis),
+            Duration::from_secs(600)
+        );
+    }
+}

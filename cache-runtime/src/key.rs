@@ -1,0 +1,339 @@
+//! Key layout: `{prefix}:{tenant}:{key}[#v{version}]`.
+//!
+//! - `prefix` comes from `CACHE_PREFIX` (default `v1`); bump it to drop every entry at once.
+//! - `tenant` is `t={escaped tenant id}` inside a tenant scope and `_` outside any.
+//! - `key` is the rendered template, e.g. `ai_analysis:7203:ShortTerm`, or, when the attribute
+//!   has no template, the function's path with `.` for `::` and then every argument.
+//! - `#v{version}` is appended when the attribute sets `version = N` (N > 0).
+//!
+//! Argument values and tenant ids are escaped: every byte other than ASCII letters, digits,
+//! `-`, `_` and `.` becomes `%XX`. So a value never contains `:`, `*`, `?`, `[`, `\`, `{`, `#` or
+//! `~`, cannot add a segment, cannot match more than itself in a `SCAN MATCH` glob, and distinct
+//! values render distinct keys. Strings, numbers, booleans and unit enum variants render as
+//! themselves (`7203`, `true`, `ShortTerm`); `None` renders `~`; any other value (structs,
+//! sequences, maps, variants with data) renders `~` followed by its escaped JSON.
+
+use std::fmt::{self, Write as _};
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::ser::{self, Impossible, Serialize};
+
+/// Bytes left as they are in a key part; everything else is `%XX`.
+const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
+/// The marker that starts `None` and compound values; escaped in strings, so never ambiguous.
+const MARKER: char = '~';
+
+/// Writes `text` escaped, so that it is data in a key and in a glob, never syntax.
+pub(crate) fn escape_into(out: &mut String, text: &str) {
+    out.extend(utf8_percent_encode(text, ESCAPED));
+}
+
+/// Writes one argument value as a key part.
+pub(crate) fn write_part<T: Serialize + ?Sized>(
+    out: &mut String,
+    value: &T,
+) -> Result<(), KeyError> {
+    let start = out.len();
+    match value.serialize(PartSerializer { out: &mut *out }) {
+        Ok(()) => Ok(()),
+        Err(KeyError::Compound) => {
+            out.truncate(start);
+            let json = serde_json::to_string(value).map_err(|e| KeyError::Custom(e.to_string()))?;
+            out.push(MARKER);
+            escape_into(out, &json);
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The tenant segment: `t={escaped id}`, or `_` outside any tenant.
+pub(crate) fn write_tenant(out: &mut String, tenant: Option<&str>) {
+    match tenant {
+        Some(id) => {
+            out.push_str("t=");
+            escape_into(out, id);
+        }
+        None => out.push('_'),
+    }
+}
+
+/// Why an argument could not become part of a key.
+#[derive(Debug)]
+pub(crate) enum KeyError {
+    /// Internal signal: the value is not a scalar and is written as JSON instead.
+    Compound,
+    /// The value's `Serialize` implementation failed.
+    Custom(String),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::Compound => f.write_str("compound value"),
+            KeyError::Custom(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl ser::Error for KeyError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        KeyError::Custom(msg.to_string())
+    }
+}
+
+/// Renders scalars directly and signals [`KeyError::Compound`] for everything else.
+struct PartSerializer<'a> {
+    out: &'a mut String,
+}
+
+impl PartSerializer<'_> {
+    fn display(self, value: impl fmt::Display) -> Result<(), KeyError> {
+        write!(self.out, "{value}").map_err(|e| KeyError::Custom(e.to_string()))
+    }
+}
+
+macro_rules! display_scalars {
+    ($($method:ident: $ty:ty),*) => {
+        $(fn $method(self, value: $ty) -> Result<(), KeyError> { self.display(value) })*
+    };
+}
+
+impl ser::Serializer for PartSerializer<'_> {
+    type Ok = ();
+    type Error = KeyError;
+    type SerializeSeq = Impossible<(), KeyError>;
+    type SerializeTuple = Impossible<(), KeyError>;
+    type SerializeTupleStruct = Impossible<(), KeyError>;
+    type SerializeTupleVariant = Impossible<(), KeyError>;
+    type SerializeMap = Impossible<(), KeyError>;
+    type SerializeStruct = Impossible<(), KeyError>;
+    type SerializeStructVariant = Impossible<(), KeyError>;
+
+    display_scalars!(
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
+        serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
+        serialize_f64: f64
+    );
+
+    fn serialize_char(self, value: char) -> Result<(), KeyError> {
+        escape_into(self.out, value.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, value: &str) -> Result<(), KeyError> {
+        escape_into(self.out, value);
+        Ok(())
+    }
+
+    fn serialize_bytes(self, _: &[u8]) -> Result<(), KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_none(self) -> Result<(), KeyError> {
+        self.out.push(MARKER);
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), KeyError> {
+        // `Some(x)` renders as `x`, unless `x` itself starts with the marker (a `None` or a
+        // compound value): then one more marker keeps `Some(None)` apart from `None`.
+        let start = self.out.len();
+        write_part(self.out, value)?;
+        if self.out[start..].starts_with(MARKER) {
+            self.out.insert(start, MARKER);
+        }
+        Ok(())
+    }
+
+    fn serialize_unit(self) -> Result<(), KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), KeyError> {
+        escape_into(self.out, variant);
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
+        write_part(self.out, value)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, KeyError> {
+        Err(KeyError::Compound)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, KeyError> {
+        Err(KeyError::Compound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    fn part<T: Serialize + ?Sized>(value: &T) -> String {
+        let mut out = String::new();
+        write_part(&mut out, value).unwrap();
+        out
+    }
+
+    #[derive(Serialize)]
+    enum Kind {
+        ShortTerm,
+        Window(u32),
+    }
+
+    #[derive(Serialize)]
+    struct Query {
+        from: u32,
+        to: u32,
+    }
+
+    #[test]
+    fn scalars_render_as_themselves() {
+        assert_eq!(part("7203"), "7203");
+        assert_eq!(part(&42u64), "42");
+        assert_eq!(part(&-1.5f64), "-1.5");
+        assert_eq!(part(&true), "true");
+        assert_eq!(part(&Kind::ShortTerm), "ShortTerm");
+        assert_eq!(part(&'x'), "x");
+    }
+
+    #[test]
+    fn syntax_characters_are_escaped() {
+        assert_eq!(part("a:b"), "a%3Ab");
+        assert_eq!(part("*?[]\\{}#~% "), "%2A%3F%5B%5D%5C%7B%7D%23%7E%25%20");
+        assert_eq!(part("日本"), "%E6%97%A5%E6%9C%AC");
+    }
+
+    #[test]
+    fn options_and_compound_values_are_marked() {
+        assert_eq!(part(&None::<u32>), "~");
+        assert_eq!(part(&Some(5u32)), "5");
+        assert_eq!(part(&Some(None::<u32>)), "~~");
+        assert_eq!(part(&Kind::Window(3)), "~%7B%22Window%22%3A3%7D");
+        assert_eq!(
+            part(&Query { from: 1, to: 2 }),
+            "~%7B%22from%22%3A1%2C%22to%22%3A2%7D"
+        );
+        assert_eq!(part(&vec![1, 2]), "~%5B1%2C2%5D");
+    }
+
+    #[test]
+    fn tenant_segments_cannot_collide_with_no_tenant() {
+        let render = |t: Option<&str>| {
+            let mut out = String::new();
+            write_tenant(&mut out, t);
+            out
+        };
+        assert_eq!(render(None), "_");
+        assert_eq!(render(Some("_")), "t=_");
+        assert_eq!(render(Some("")), "t=");
+        assert_eq!(render(Some("a:b*")), "t=a%3Ab%2A");
+    }
+
+    proptest! {
+        #[test]
+        fn distinct_strings_render_distinct_parts_without_syntax(a in ".*", b in ".*") {
+            let (pa, pb) = (part(a.as_str()), part(b.as_str()));
+            prop_assert_eq!(a == b, pa == pb);
+            for rendered in [&pa, &pb] {
+                prop_assert!(rendered.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.%".contains(&c)));
+            }
+        }
+
+        #[test]
+        fn distinct_optional_values_render_distinct_parts(
+            a in proptest::option::of(proptest::option::of(".*")),
+            b in proptest::option::of(proptest::option::of(".*")),
+        ) {
+            prop_assert_eq!(a == b, part(&a) == part(&b));
+        }
+
+        #[test]
+        fn distinct_tuples_of_parts_render_distinct_keys(
+            a in proptest::collection::vec(".*", 1..4),
+            b in proptest::collection::vec(".*", 1..4),
+        ) {
+            let join = |parts: &Vec<String>| {
+                let mut out = String::new();
+                for p in parts {
+                    write_part(&mut out, p.as_str()).unwrap();
+                    out.push(':');
+                }
+                out
+            };
+            prop_assert_eq!(a == b, join(&a) == join(&b));
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Get-or-set caching for async functions, with one attribute.
+//!
+//! ```
+//! use cache_runtime::{cached, Policy};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Clone, Serialize, Deserialize)]
+//! struct Quote { ticker: String, price: f64 }
+//!
+//! #[cached(key = "quote:{ticker}", ttl = Policy::StockPrice)]
+//! async fn quote(ticker: &str) -> Result<Quote, String> {
+//!     Ok(Quote { ticker: ticker.to_owned(), price: 101.5 }) // an expensive call in real life
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // REDIS_URL set: Redis. Unset: the in-process store.
+//! cache_runtime::init_from_env().await?;
+//! let first = cache_runtime::tenant::scope("tenant-001", quote("7203")).await?;
+//! let again = cache_runtime::tenant::scope("tenant-001", quote("7203")).await?;
+//! assert_eq!(first.price, again.price);
+//! assert_eq!(cache_runtime::stats().policies["stock_price"].hits, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! The flow of a call: the expansion of [`cached`] builds the key (prefix, tenant segment,
+//! escaped arguments: see the key layout in the README), then the engine looks it up in the
+//! store ([`CacheBuilder`] picks Redis or the in-process store), decodes a hit from JSON, or runs
+//! the function once per key at a time and stores its result with the TTL of its [`TtlPolicy`].
+//! Any failure of the store is counted in [`stats`] and logged, rate-limited, and the caller gets
+//! the function's own result.
+//!
+//! # Attribute options
+//!
+//! - `key = "name:{arg}:{arg.field}"`: the key template; left out, the key is the function's
+//!   path and all its arguments.
+//! - `ttl = Policy::StockPrice` or `ttl = "90s"` (`ms`, `s`, `m`, `h`, `d`).
+//! - `tenant = arg`: the tenant is this argument (`AsRef<str>`) instead of [`tenant::scope`].
+//! - `require_tenant`: outside a tenant scope, run uncached instead of sharing one entry.
+//! - `version = 2`: part of the key; bump it when the cached type changes shape.
+//!
+//! Return types: `Result<T, E>` caches only `Ok(T)`, `Option<T>` only `Some(T)`, any other type
+//! as it is. The cached value must implement `Serialize` and `Deserialize`.
+//!
+//! # Optional features
+//!
+//! - `tls`: `rediss://` URLs, through rustls.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::panic, clippy::unwrap_used, clippy::expect_used)
+)]
+#![warn(missing_docs)]
+
+extern crate self as cache_runtime;
+
+mod breaker;
+mod codec;
+mod config;
+mod engine;
+mod flight;
+mod key;
+mod metrics;
+mod policy;
+mod store;
+pub mod tenant;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub(crate) use crate::__private as private;
+
+pub use crate::breaker::BreakerState;
+pub use crate::config::{CacheBuilder, ConfigError};
+pub use crate::engine::Cache;
+pub use crate::metrics::{PolicyStats, Stats};
+pub use crate::policy::{Policy, TtlPolicy};
+pub use cache_macros::{cached, TtlPolicy};
+
+/// Builds the cache from the environment (see the table in [`CacheBuilder`]'s module docs and the
+/// README) and installs it for the whole process.
+///
+/// A malformed setting is an error that names its variable; a valid `REDIS_URL` with no server
+/// behind it is not: calls run uncached until the server answers.
+pub async fn init_from_env() -> Result<Cache, ConfigError> {
+    let cache = CacheBuilder::from_env()?.build().await?;
+    cache.install();
+    Ok(cache)
+}
+
+/// The stats of the cache in use here (see [`Cache::current`]); empty when none is installed.
+pub fn stats() -> Stats {
+    Cache::current().map_or_else(
+        || Stats {
+            backend: "disabled",
+            breaker: BreakerState::Closed,
+            policies: Default::default(),
+        },
+        |cache| cache.stats(),
+    )
+}

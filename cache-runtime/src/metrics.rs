@@ -1,0 +1,177 @@
+//! Counters per policy, the stats snapshot, and rate-limited logging.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::breaker::BreakerState;
+
+/// The counters of one policy (or, for a literal `ttl`, of one function).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) undecodable: AtomicU64,
+    pub(crate) oversized: AtomicU64,
+    pub(crate) bypassed: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> PolicyStats {
+        let hits = self.hits.load(Ordering::Relaxed);
+        let misses = self.misses.load(Ordering::Relaxed);
+        let lookups = hits + misses;
+        PolicyStats {
+            hits,
+            misses,
+            hit_rate: if lookups == 0 {
+                0.0
+            } else {
+                hits as f64 / lookups as f64
+            },
+            errors: self.errors.load(Ordering::Relaxed),
+            undecodable: self.undecodable.load(Ordering::Relaxed),
+            oversized: self.oversized.load(Ordering::Relaxed),
+            bypassed: self.bypassed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters by label, created on first use.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    by_label: RwLock<HashMap<&'static str, Arc<Counters>>>,
+}
+
+impl Metrics {
+    pub(crate) fn counters(&self, label: &'static str) -> Arc<Counters> {
+        if let Some(counters) = self
+            .by_label
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(label)
+        {
+            return Arc::clone(counters);
+        }
+        let mut by_label = self
+            .by_label
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(by_label.entry(label).or_default())
+    }
+
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, PolicyStats> {
+        self.by_label
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|(label, counters)| ((*label).to_owned(), counters.snapshot()))
+            .collect()
+    }
+}
+
+/// What one policy's calls did since start-up.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct PolicyStats {
+    /// Calls answered from the cache.
+    pub hits: u64,
+    /// Calls that ran the function (including after an error or an undecodable entry).
+    pub misses: u64,
+    /// `hits / (hits + misses)`, 0 before the first call.
+    pub hit_rate: f64,
+    /// Store operations that failed (timeouts, connection errors, Redis errors, breaker open).
+    pub errors: u64,
+    /// Entries that could not be decoded as the function's type; treated as misses.
+    pub undecodable: u64,
+    /// Results not stored because they exceeded the maximum value size.
+    pub oversized: u64,
+    /// Calls that skipped the cache because a tenant was required and none was in scope.
+    pub bypassed: u64,
+}
+
+/// A snapshot of a cache's state and counters.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// `"redis"`, `"memory"` or `"disabled"`.
+    pub backend: &'static str,
+    /// The outage breaker in front of Redis (always closed for the in-process store).
+    pub breaker: BreakerState,
+    /// Counters by policy name (or by function path for a literal `ttl`).
+    pub policies: BTreeMap<String, PolicyStats>,
+}
+
+/// Lets one log line through per interval and counts the ones it held back.
+#[derive(Debug)]
+pub(crate) struct LogGate {
+    epoch: Instant,
+    interval: Duration,
+    next_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogGate {
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            interval,
+            next_ms: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines held back since the last one)` when a line may be logged now.
+    pub(crate) fn admit(&self) -> Option<u64> {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        let next = self.next_ms.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now + self.interval.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_gate_admits_one_line_per_interval() {
+        let gate = LogGate::new(Duration::from_millis(50));
+        assert_eq!(gate.admit(), Some(0));
+        assert_eq!(gate.admit(), None);
+        assert_eq!(gate.admit(), None);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(gate.admit(), Some(2));
+    }
+
+    #[test]
+    fn hit_rate_is_hits_over_lookups() {
+        let counters = Counters::default();
+        Counters::add(&counters.hits);
+        Counters::add(&counters.hits);
+        Counters::add(&counters.hits);
+        Counters::add(&counters.misses);
+        assert_eq!(counters.snapshot().hit_rate, 0.75);
+    }
+}

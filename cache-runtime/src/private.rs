@@ -1,0 +1,309 @@
+//! What `#[cached]` expansions call. Not a public API: names and signatures here change
+//! without notice.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::key;
+use crate::metrics::Counters;
+use crate::policy::TtlPolicy;
+use crate::tenant;
+
+/// Where a call site's TTL comes from.
+pub enum Ttl {
+    /// A policy variant, looked up (with overrides) at run time.
+    Policy(&'static dyn TtlPolicy),
+    /// A literal duration from the attribute.
+    Fixed(Duration),
+}
+
+/// One `#[cached]` function: a `static` in its expansion.
+pub struct Site {
+    pub(crate) name: &'static str,
+    pub(crate) ttl: Ttl,
+    pub(crate) version: u32,
+    pub(crate) require_tenant: bool,
+    warned_no_tenant: AtomicBool,
+    warned_oversized: AtomicBool,
+    warned_unencodable: AtomicBool,
+}
+
+impl Site {
+    /// `name` is the function's path (`module_path!()::name`).
+    pub const fn new(name: &'static str, ttl: Ttl, version: u32, require_tenant: bool) -> Self {
+        Self {
+            name,
+            ttl,
+            version,
+            require_tenant,
+            warned_no_tenant: AtomicBool::new(false),
+            warned_oversized: AtomicBool::new(false),
+            warned_unencodable: AtomicBool::new(false),
+        }
+    }
+
+    /// The label of this site's counters: its policy's name, or its path for a literal TTL.
+    pub(crate) fn label(&self) -> &'static str {
+        match self.ttl {
+            Ttl::Policy(policy) => policy.name(),
+            Ttl::Fixed(_) => self.name,
+        }
+    }
+
+    pub(crate) fn first_oversized(&self) -> bool {
+        !self.warned_oversized.swap(true, Ordering::Relaxed)
+    }
+
+    pub(crate) fn first_unencodable(&self) -> bool {
+        !self.warned_unencodable.swap(true, Ordering::Relaxed)
+    }
+
+    fn first_without_tenant(&self) -> bool {
+        !self.warned_no_tenant.swap(true, Ordering::Relaxed)
+    }
+}
+
+/// A tenant given by an argument (`tenant = arg`).
+pub fn tenant_arg<T: AsRef<str> + ?Sized>(tenant: &T) -> &str {
+    tenant.as_ref()
+}
+
+/// One call of a `#[cached]` function: the key under construction, or nothing when the cache is
+/// not used for this call.
+pub struct Call {
+    active: Option<Active>,
+}
+
+struct Active {
+    engine: Arc<Engine>,
+    site: &'static Site,
+    key: String,
+}
+
+static WARNED_UNINITIALISED: AtomicBool = AtomicBool::new(false);
+
+impl Call {
+    /// Starts a call: finds the cache and the tenant, and writes the key's prefix and tenant.
+    pub fn begin(site: &'static Site, tenant: Option<&str>) -> Call {
+        let Some(engine) = Engine::current() else {
+            if !WARNED_UNINITIALISED.swap(true, Ordering::Relaxed) {
+                tracing::warn!("cache: no cache is installed, so #[cached] functions run uncached; call cache_runtime::init_from_env() at start-up");
+            }
+            return Call { active: None };
+        };
+        if engine.backend.is_none() {
+            return Call { active: None };
+        }
+        let mut key = String::with_capacity(96);
+        key.push_str(&engine.prefix);
+        key.push(':');
+        let has_tenant = match tenant {
+            Some(tenant) => {
+                key::write_tenant(&mut key, Some(tenant));
+                true
+            }
+            None => tenant::with_current(|tenant| {
+                key::write_tenant(&mut key, tenant);
+                tenant.is_some()
+            }),
+        };
+        if site.require_tenant && !has_tenant {
+            Counters::add(&engine.counters(site).bypassed);
+            if site.first_without_tenant() {
+                tracing::warn!(function = site.name, "cache: tenant-scoped function called outside any tenant scope runs uncached (logged once per function)");
+            }
+            return Call { active: None };
+        }
+        key.push(':');
+        Call {
+            active: Some(Active { engine, site, key }),
+        }
+    }
+
+    /// Whether the key is needed: false when the call runs uncached.
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Appends literal template text, checked at compile time.
+    pub fn text(&mut self, text: &'static str) {
+        if let Some(active) = &mut self.active {
+            active.key.push_str(text);
+        }
+    }
+
+    /// Appends the function's path, with `.` for `::`: the start of a derived key.
+    pub fn function_name(&mut self) {
+        if let Some(active) = &mut self.active {
+            let mut segments = active.site.name.split("::");
+            if let Some(first) = segments.next() {
+                active.key.push_str(first);
+            }
+            for segment in segments {
+                active.key.push('.');
+                active.key.push_str(segment);
+            }
+        }
+    }
+
+    /// Appends one argument value, escaped.
+    pub fn arg<A: KeyArg + ?Sized>(&mut self, value: &A) {
+        if let Some(active) = &mut self.active {
+            if let Err(error) = key::write_part(&mut active.key, value) {
+                tracing::warn!(function = active.site.name, %error, "cache: an argument could not be written into the key; this call runs uncached");
+                self.active = None;
+            }
+        }
+    }
+
+    /// Finishes the key and runs the get-or-set.
+    pub async fn run<R, T, F>(
+        self,
+        adapter: shape::Adapter<R, T>,
+        share: Option<shape::Share<R>>,
+        body: F,
+    ) -> R
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = R>,
+    {
+        let Some(Active {
+            engine,
+            site,
+            mut key,
+        }) = self.active
+        else {
+            return body.await;
+        };
+        if site.version > 0 {
+            key.push_str("#v");
+            key.push_str(&site.version.to_string());
+        }
+        engine.get_or_set(site, key, adapter, share, body).await
+    }
+}
+
+/// A value that can be part of a cache key: anything `Serialize`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key",
+    label = "this argument is part of the key",
+    note = "key arguments must implement `serde::Serialize`; name only the arguments that identify the result in `key = \"…\"`"
+)]
+pub trait KeyArg: Serialize {}
+
+impl<T: Serialize + ?Sized> KeyArg for T {}
+
+/// Compile-time dispatch on the return type: which part of it is cached, and whether an
+/// uncached result can be handed to single-flight followers. Resolved by auto-ref: the impls
+/// for `&Probe<…>` win over the fallbacks for `Probe<…>`.
+pub mod shape {
+    use std::any::Any;
+    use std::marker::PhantomData;
+    use std::sync::Arc;
+
+    /// Carries the return type `R` to the dispatch.
+    pub struct Probe<R>(PhantomData<fn() -> R>);
+
+    impl<R> Probe<R> {
+        /// A probe for `R`.
+        pub const fn new() -> Self {
+            Probe(PhantomData)
+        }
+    }
+
+    impl<R> Default for Probe<R> {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// How to find the cacheable value `T` in a result `R`, and how to rebuild `R` from it.
+    pub struct Adapter<R, T> {
+        pub(crate) get: fn(&R) -> Option<&T>,
+        pub(crate) wrap: fn(T) -> R,
+    }
+
+    /// `Result<T, E>`: only `Ok(T)` is cached.
+    pub trait AsResult<T, E> {
+        /// The adapter.
+        fn adapter(&self) -> Adapter<Result<T, E>, T>;
+    }
+
+    impl<T, E> AsResult<T, E> for &Probe<Result<T, E>> {
+        fn adapter(&self) -> Adapter<Result<T, E>, T> {
+            Adapter {
+                get: |result| result.as_ref().ok(),
+                wrap: Ok,
+            }
+        }
+    }
+
+    /// `Option<T>`: only `Some(T)` is cached.
+    pub trait AsOption<T> {
+        /// The adapter.
+        fn adapter(&self) -> Adapter<Option<T>, T>;
+    }
+
+    impl<T> AsOption<T> for &Probe<Option<T>> {
+        fn adapter(&self) -> Adapter<Option<T>, T> {
+            Adapter {
+                get: Option::as_ref,
+                wrap: Some,
+            }
+        }
+    }
+
+    /// Any other type: cached as it is.
+    pub trait AsPlain<R> {
+        /// The adapter.
+        fn adapter(&self) -> Adapter<R, R>;
+    }
+
+    impl<R> AsPlain<R> for Probe<R> {
+        fn adapter(&self) -> Adapter<R, R> {
+            Adapter {
+                get: |value| Some(value),
+                wrap: |value| value,
+            }
+        }
+    }
+
+    /// How an uncached result (an `Err`, a `None`) reaches single-flight followers.
+    pub struct Share<R> {
+        pub(crate) to_any: fn(&R) -> Arc<dyn Any + Send + Sync>,
+        pub(crate) from_any: fn(&(dyn Any + Send + Sync)) -> Option<R>,
+    }
+
+    /// `R: Clone`: followers get a clone of the leader's result.
+    pub trait Cloned<R> {
+        /// The sharing, if any.
+        fn share(&self) -> Option<Share<R>>;
+    }
+
+    impl<R: Clone + Send + Sync + 'static> Cloned<R> for &Probe<R> {
+        fn share(&self) -> Option<Share<R>> {
+            Some(Share {
+                to_any: |result| Arc::new(result.clone()),
+                from_any: |any| any.downcast_ref::<R>().cloned(),
+            })
+        }
+    }
+
+    /// Otherwise each follower runs the function itself.
+    pub trait NotCloned<R> {
+        /// The sharing, if any.
+        fn share(&self) -> Option<Share<R>>;
+    }
+
+    impl<R> NotCloned<R> for Probe<R> {
+        fn share(&self) -> Option<Share<R>> {
+            None
+        }
+    }
+}
