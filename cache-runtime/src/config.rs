@@ -5,7 +5,8 @@
 //! | `REDIS_URL` | unset | `redis://[user:pass@]host[:port][/db]`, `rediss://…` (feature `tls`) or `redis+unix:///path`; unset or empty: the in-process store |
 //! | `CACHE_ENABLED` | `true` | `false`: every `#[cached]` function runs uncached |
 //! | `CACHE_PREFIX` | `v1` | first key segment; letters, digits, `-`, `_`, `.` |
-//! | `CACHE_OPERATION_TIMEOUT_MS` | `250` | deadline of one Redis command |
+//! | `CACHE_OPERATION_TIMEOUT_MS` | `250` | deadline of one Redis read (a lookup) |
+//! | `CACHE_WRITE_TIMEOUT_MS` | `250` | deadline of one Redis write; the caller waits at most this long for it |
 //! | `CACHE_CONNECT_TIMEOUT_MS` | `500` | deadline of one connection attempt |
 //! | `CACHE_BREAKER_THRESHOLD` | `3` | consecutive failures that open the breaker |
 //! | `CACHE_BREAKER_COOL_DOWN_MS` | `2000` | how long an open breaker skips Redis before probing |
@@ -76,6 +77,7 @@ pub struct CacheBuilder {
     redis_url: Option<Setting<String>>,
     prefix: Setting<String>,
     operation_timeout: Duration,
+    write_timeout: Duration,
     connect_timeout: Duration,
     breaker_threshold: u32,
     breaker_cool_down: Duration,
@@ -108,6 +110,7 @@ impl CacheBuilder {
                 origin: "CacheBuilder::prefix",
             },
             operation_timeout: Duration::from_millis(250),
+            write_timeout: Duration::from_millis(250),
             connect_timeout: Duration::from_millis(500),
             breaker_threshold: 3,
             breaker_cool_down: Duration::from_secs(2),
@@ -149,6 +152,7 @@ impl CacheBuilder {
                 }
             }
             "CACHE_OPERATION_TIMEOUT_MS" => self.operation_timeout = parse_millis(name, &value)?,
+            "CACHE_WRITE_TIMEOUT_MS" => self.write_timeout = parse_millis(name, &value)?,
             "CACHE_CONNECT_TIMEOUT_MS" => self.connect_timeout = parse_millis(name, &value)?,
             "CACHE_BREAKER_THRESHOLD" => {
                 self.breaker_threshold = u32::try_from(parse_positive(name, &value)?)
@@ -200,9 +204,16 @@ impl CacheBuilder {
         self
     }
 
-    /// The deadline of one Redis command (default 250 ms).
+    /// The deadline of one Redis read (default 250 ms).
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
+        self
+    }
+
+    /// The deadline of one Redis write (default 250 ms): the longest a caller waits for the
+    /// store after its function returned.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
 
@@ -263,6 +274,7 @@ impl CacheBuilder {
                 let settings = RedisSettings {
                     connect_timeout: self.connect_timeout,
                     operation_timeout: self.operation_timeout,
+                    write_timeout: self.write_timeout,
                     breaker_threshold: self.breaker_threshold,
                     breaker_cool_down: self.breaker_cool_down,
                 };

@@ -5,8 +5,11 @@
 //! cacheable result with its TTL and hand it to every waiting caller. Store failures are
 //! counted and logged, never returned.
 
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Arc;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -19,7 +22,7 @@ use crate::metrics::{Counters, LogGate, Metrics, Stats};
 use crate::policy::TtlOverrides;
 use crate::private::shape::{Adapter, Share};
 use crate::private::{Site, Ttl};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{Backend, Store, StoreError, Write};
 
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -33,6 +36,11 @@ pub(crate) struct Engine {
     flights: Flights,
     store_errors: LogGate,
     undecodable: LogGate,
+    /// Keys with a background refresh under way.
+    refreshing: Mutex<HashSet<String>>,
+    /// Makes lease tokens unique across processes; the sequence, within this one.
+    lease_seed: u64,
+    lease_sequence: AtomicU64,
 }
 
 /// A configured cache: a store, a key prefix, TTL overrides and counters.
@@ -68,6 +76,9 @@ impl Cache {
                 flights: Flights::default(),
                 store_errors: LogGate::new(LOG_INTERVAL),
                 undecodable: LogGate::new(LOG_INTERVAL),
+                refreshing: Mutex::default(),
+                lease_seed: RandomState::new().hash_one(std::process::id()),
+                lease_sequence: AtomicU64::new(0),
             }),
         }
     }
@@ -153,13 +164,109 @@ impl Engine {
             return body.await;
         };
         let counters = self.counters(site);
-        if let Some(value) = self.lookup::<T>(store, &key, &counters).await {
+        if let Some((value, _)) = self.lookup::<T>(store, &key, false, &counters).await {
             Counters::add(&counters.hits);
             return (adapter.wrap)(value);
         }
         Counters::add(&counters.misses);
+        self.compute(store, site, &key, adapter, share, body, &counters)
+            .await
+    }
+
+    /// [`Engine::get_or_set`] with early refresh: a hit in the last part of its TTL is returned
+    /// at once and `body` (this very call's function) recomputes it in the background, one
+    /// refresh per key at a time.
+    pub(crate) async fn get_or_set_refreshing<R, T, F>(
+        self: Arc<Self>,
+        site: &'static Site,
+        key: String,
+        adapter: Adapter<R, T>,
+        share: Option<Share<R>>,
+        body: F,
+    ) -> R
+    where
+        R: Send + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+        F: Future<Output = R> + Send + 'static,
+    {
+        let Some(store) = &self.backend else {
+            return body.await;
+        };
+        let counters = self.counters(site);
+        if let Some((value, remaining)) = self.lookup::<T>(store, &key, true, &counters).await {
+            Counters::add(&counters.hits);
+            if self.refresh_due(site, remaining) {
+                if let (Ok(runtime), Some(guard)) = (
+                    tokio::runtime::Handle::try_current(),
+                    RefreshGuard::claim(&self, &key),
+                ) {
+                    let engine = Arc::clone(&self);
+                    runtime.spawn(async move {
+                        let _guard = guard;
+                        engine.refresh(site, &key, adapter.get, body).await;
+                    });
+                }
+            }
+            return (adapter.wrap)(value);
+        }
+        Counters::add(&counters.misses);
+        self.compute(store, site, &key, adapter, share, body, &counters)
+            .await
+    }
+
+    fn refresh_due(&self, site: &Site, remaining: Option<Duration>) -> bool {
+        let Some(remaining) = remaining else {
+            return false;
+        };
+        let ttl = self.ttl(&site.ttl);
+        let left_permille = 1000 - u128::from(site.refresh_permille.min(1000));
+        remaining.as_millis() * 1000 < ttl.as_millis() * left_permille
+    }
+
+    async fn refresh<R, T>(
+        &self,
+        site: &'static Site,
+        key: &str,
+        get: fn(&R) -> Option<&T>,
+        body: impl Future<Output = R>,
+    ) where
+        T: Serialize,
+    {
+        let Some(store) = &self.backend else {
+            return;
+        };
+        let counters = self.counters(site);
+        let result = body.await;
+        if let Some(value) = get(&result) {
+            match codec::encode(value) {
+                Ok(bytes) => {
+                    Counters::add(&counters.refreshed);
+                    self.store(store, site, key, bytes, &counters).await;
+                }
+                Err(error) => self.log_unencodable(site, &error),
+            }
+        }
+    }
+
+    /// A miss: single flight in this process, the lease across processes if the site asks for
+    /// it, then the function, then the store.
+    #[allow(clippy::too_many_arguments)]
+    async fn compute<R, T, F>(
+        &self,
+        store: &Backend,
+        site: &'static Site,
+        key: &str,
+        adapter: Adapter<R, T>,
+        share: Option<Share<R>>,
+        body: F,
+        counters: &Counters,
+    ) -> R
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = R>,
+    {
         let leader = loop {
-            let follower = match self.flights.join(&key) {
+            let follower = match self.flights.join(key) {
                 Role::Leader(leader) => break Some(leader),
                 Role::Follower(follower) => follower,
             };
@@ -186,16 +293,28 @@ impl Engine {
                 None => continue,
             }
         };
-        let result = body.await;
         let Some(leader) = leader else {
-            return result;
+            return body.await;
         };
+        let lease = match site.lock {
+            Some(lease) => match self.lease(store, key, lease, counters).await {
+                Lease::Filled(bytes) => {
+                    if let Ok(value) = codec::decode::<T>(&bytes) {
+                        leader.publish(Outcome::Value(bytes));
+                        return (adapter.wrap)(value);
+                    }
+                    None
+                }
+                Lease::Held(lease) => Some(lease),
+                Lease::Unavailable => None,
+            },
+            None => None,
+        };
+        let result = body.await;
         let outcome = match (adapter.get)(&result) {
             Some(value) => match codec::encode(value) {
                 Ok(bytes) => {
-                    let ttl = self.ttl(&site.ttl);
-                    self.store(store, site, &key, bytes.clone(), ttl, &counters)
-                        .await;
+                    self.store(store, site, key, bytes.clone(), counters).await;
                     Outcome::Value(bytes)
                 }
                 Err(error) => {
@@ -203,8 +322,23 @@ impl Engine {
                     Outcome::Uncached(None)
                 }
             },
-            None => Outcome::Uncached(share.as_ref().map(|share| (share.to_any)(&result))),
+            None => match self
+                .stale(store, site, key, &adapter, &result, counters)
+                .await
+            {
+                Some((bytes, value)) => {
+                    if let Some(lease) = lease {
+                        self.release(store, lease).await;
+                    }
+                    leader.publish(Outcome::Value(bytes));
+                    return (adapter.wrap)(value);
+                }
+                None => Outcome::Uncached(share.as_ref().map(|share| (share.to_any)(&result))),
+            },
         };
+        if let Some(lease) = lease {
+            self.release(store, lease).await;
+        }
         leader.publish(outcome);
         result
     }
@@ -213,11 +347,12 @@ impl Engine {
         &self,
         store: &Backend,
         key: &str,
+        with_remaining: bool,
         counters: &Counters,
-    ) -> Option<T> {
-        match store.get(key).await {
-            Ok(Some(bytes)) => match codec::decode::<T>(&bytes) {
-                Ok(value) => Some(value),
+    ) -> Option<(T, Option<Duration>)> {
+        match store.get(key, with_remaining).await {
+            Ok(Some(found)) => match codec::decode::<T>(&found.value) {
+                Ok(value) => Some((value, found.remaining)),
                 Err(error) => {
                     Counters::add(&counters.undecodable);
                     if let Some(held_back) = self.undecodable.admit() {
@@ -234,13 +369,96 @@ impl Engine {
         }
     }
 
+    /// The stale copy of a failed call's entry, if the site keeps one and it is still there.
+    async fn stale<R, T: DeserializeOwned>(
+        &self,
+        store: &Backend,
+        site: &Site,
+        key: &str,
+        adapter: &Adapter<R, T>,
+        result: &R,
+        counters: &Counters,
+    ) -> Option<(bytes::Bytes, T)> {
+        site.stale_if_error?;
+        if !(adapter.failed)(result) {
+            return None;
+        }
+        match store.get(&stale_key(key), false).await {
+            Ok(Some(found)) => {
+                let value = codec::decode::<T>(&found.value).ok()?;
+                Counters::add(&counters.stale);
+                Some((found.value, value))
+            }
+            Ok(None) => None,
+            Err(error) => {
+                self.store_failed(counters, "get", &error);
+                None
+            }
+        }
+    }
+
+    /// Takes the cross-process lease for `key`, or waits (bounded by the lease) for its
+    /// holder to fill the entry.
+    async fn lease(
+        &self,
+        store: &Backend,
+        key: &str,
+        lease: Duration,
+        counters: &Counters,
+    ) -> Lease {
+        let lock = format!("{key}#lock");
+        let token = self.lease_token();
+        let deadline = tokio::time::Instant::now() + lease;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match store.try_lock(&lock, &token, lease).await {
+                Ok(true) => {
+                    // Another process may have filled the entry between our miss and the lease.
+                    return match store.get(key, false).await {
+                        Ok(Some(found)) => {
+                            let _ = store.unlock(&lock, &token).await;
+                            Lease::Filled(found.value)
+                        }
+                        _ => Lease::Held(Held { lock, token }),
+                    };
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    self.store_failed(counters, "lock", &error);
+                    return Lease::Unavailable;
+                }
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Lease::Unavailable;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+            match store.get(key, false).await {
+                Ok(Some(found)) => return Lease::Filled(found.value),
+                Ok(None) => {}
+                Err(error) => {
+                    self.store_failed(counters, "get", &error);
+                    return Lease::Unavailable;
+                }
+            }
+        }
+    }
+
+    async fn release(&self, store: &Backend, held: Held) {
+        let _ = store.unlock(&held.lock, &held.token).await;
+    }
+
+    fn lease_token(&self) -> String {
+        let sequence = self.lease_sequence.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}{sequence:016x}", self.lease_seed)
+    }
+
     async fn store(
         &self,
         store: &Backend,
         site: &Site,
         key: &str,
         bytes: bytes::Bytes,
-        ttl: Duration,
         counters: &Counters,
     ) {
         if bytes.len() > self.max_value_bytes {
@@ -255,7 +473,21 @@ impl Engine {
             }
             return;
         }
-        if let Err(error) = store.set(key, bytes, ttl).await {
+        let ttl = self.ttl(&site.ttl);
+        let mut writes = Vec::with_capacity(2);
+        if let Some(window) = site.stale_if_error {
+            writes.push(Write {
+                key: stale_key(key),
+                value: bytes.clone(),
+                ttl: ttl + window,
+            });
+        }
+        writes.push(Write {
+            key: key.to_owned(),
+            value: bytes,
+            ttl,
+        });
+        if let Err(error) = store.set(writes).await {
             self.store_failed(counters, "set", &error);
         }
     }
@@ -274,5 +506,54 @@ impl Engine {
         if site.first_unencodable() {
             tracing::warn!(function = site.name, %error, "cache: result cannot be encoded as JSON and is not cached (logged once per function)");
         }
+    }
+}
+
+/// Where the copy kept for `stale_if_error` lives: beside the entry, for TTL + window.
+fn stale_key(key: &str) -> String {
+    format!("{key}#stale")
+}
+
+/// The outcome of asking for the cross-process lease.
+enum Lease {
+    /// We hold it: compute, store, release.
+    Held(Held),
+    /// Another process filled the entry while we waited.
+    Filled(bytes::Bytes),
+    /// The store failed or the wait ran out: compute without it.
+    Unavailable,
+}
+
+struct Held {
+    lock: String,
+    token: String,
+}
+
+/// Marks a key as being refreshed; dropping it (when the refresh ends) clears the mark.
+struct RefreshGuard {
+    engine: Arc<Engine>,
+    key: String,
+}
+
+impl RefreshGuard {
+    fn claim(engine: &Arc<Engine>, key: &str) -> Option<Self> {
+        let mut refreshing = engine
+            .refreshing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        refreshing.insert(key.to_owned()).then(|| RefreshGuard {
+            engine: Arc::clone(engine),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for RefreshGuard {
+    fn drop(&mut self) {
+        self.engine
+            .refreshing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.key);
     }
 }

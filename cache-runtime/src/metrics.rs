@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub(crate) undecodable: AtomicU64,
     pub(crate) oversized: AtomicU64,
     pub(crate) bypassed: AtomicU64,
+    pub(crate) stale: AtomicU64,
+    pub(crate) refreshed: AtomicU64,
 }
 
 impl Counters {
@@ -41,6 +43,8 @@ impl Counters {
             undecodable: self.undecodable.load(Ordering::Relaxed),
             oversized: self.oversized.load(Ordering::Relaxed),
             bypassed: self.bypassed.load(Ordering::Relaxed),
+            stale: self.stale.load(Ordering::Relaxed),
+            refreshed: self.refreshed.load(Ordering::Relaxed),
         }
     }
 }
@@ -96,6 +100,10 @@ pub struct PolicyStats {
     pub oversized: u64,
     /// Calls that skipped the cache because a tenant was required and none was in scope.
     pub bypassed: u64,
+    /// Failed calls answered with a value past its TTL, within the `stale_if_error` window.
+    pub stale: u64,
+    /// Entries recomputed in the background before they expired (`refresh_ahead`).
+    pub refreshed: u64,
 }
 
 /// A snapshot of a cache's state and counters.

@@ -29,6 +29,9 @@ pub struct Site {
     pub(crate) ttl: Ttl,
     pub(crate) version: u32,
     pub(crate) require_tenant: bool,
+    pub(crate) stale_if_error: Option<Duration>,
+    pub(crate) refresh_permille: u16,
+    pub(crate) lock: Option<Duration>,
     warned_no_tenant: AtomicBool,
     warned_oversized: AtomicBool,
     warned_unencodable: AtomicBool,
@@ -42,10 +45,31 @@ impl Site {
             ttl,
             version,
             require_tenant,
+            stale_if_error: None,
+            refresh_permille: 0,
+            lock: None,
             warned_no_tenant: AtomicBool::new(false),
             warned_oversized: AtomicBool::new(false),
             warned_unencodable: AtomicBool::new(false),
         }
+    }
+
+    /// `stale_if_error = "…"`: keep a copy for TTL + `window` and serve it when the function fails.
+    pub const fn stale_if_error(mut self, window_ms: u64) -> Self {
+        self.stale_if_error = Some(Duration::from_millis(window_ms));
+        self
+    }
+
+    /// `refresh_ahead = 0.8`: recompute in the background once this share of the TTL has passed.
+    pub const fn refresh_ahead(mut self, permille: u16) -> Self {
+        self.refresh_permille = permille;
+        self
+    }
+
+    /// `lock = "5s"`: one computation across processes, under a lease of this length.
+    pub const fn lock(mut self, lease_ms: u64) -> Self {
+        self.lock = Some(Duration::from_millis(lease_ms));
+        self
     }
 
     /// The label of this site's counters: its policy's name, or its path for a literal TTL.
@@ -173,19 +197,46 @@ impl Call {
         T: Serialize + DeserializeOwned,
         F: Future<Output = R>,
     {
-        let Some(Active {
+        match self.finish() {
+            Some((engine, site, key)) => engine.get_or_set(site, key, adapter, share, body).await,
+            None => body.await,
+        }
+    }
+
+    /// [`Call::run`] for `refresh_ahead` sites: the function may run in the background, so its
+    /// future must be `Send + 'static` (owned arguments).
+    pub async fn run_refreshing<R, T, F>(
+        self,
+        adapter: shape::Adapter<R, T>,
+        share: Option<shape::Share<R>>,
+        body: F,
+    ) -> R
+    where
+        R: Send + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+        F: Future<Output = R> + Send + 'static,
+    {
+        match self.finish() {
+            Some((engine, site, key)) => {
+                engine
+                    .get_or_set_refreshing(site, key, adapter, share, body)
+                    .await
+            }
+            None => body.await,
+        }
+    }
+
+    fn finish(self) -> Option<(Arc<Engine>, &'static Site, String)> {
+        let Active {
             engine,
             site,
             mut key,
-        }) = self.active
-        else {
-            return body.await;
-        };
+        } = self.active?;
         if site.version > 0 {
             key.push_str("#v");
             key.push_str(&site.version.to_string());
         }
-        engine.get_or_set(site, key, adapter, share, body).await
+        Some((engine, site, key))
     }
 }
 
@@ -227,6 +278,8 @@ pub mod shape {
     pub struct Adapter<R, T> {
         pub(crate) get: fn(&R) -> Option<&T>,
         pub(crate) wrap: fn(T) -> R,
+        /// Whether the result is a failure that `stale_if_error` may answer (an `Err`).
+        pub(crate) failed: fn(&R) -> bool,
     }
 
     /// `Result<T, E>`: only `Ok(T)` is cached.
@@ -240,6 +293,7 @@ pub mod shape {
             Adapter {
                 get: |result| result.as_ref().ok(),
                 wrap: Ok,
+                failed: Result::is_err,
             }
         }
     }
@@ -255,6 +309,7 @@ pub mod shape {
             Adapter {
                 get: Option::as_ref,
                 wrap: Some,
+                failed: |_| false,
             }
         }
     }
@@ -270,6 +325,7 @@ pub mod shape {
             Adapter {
                 get: |value| Some(value),
                 wrap: |value| value,
+                failed: |_| false,
             }
         }
     }

@@ -6,12 +6,13 @@ use bytes::Bytes;
 use moka::sync::Cache;
 use moka::Expiry;
 
-use super::{Store, StoreError};
+use super::{Found, Store, StoreError, Write};
 
 #[derive(Clone)]
 struct Entry {
     value: Bytes,
     ttl: Duration,
+    written: Instant,
 }
 
 struct PerEntryTtl;
@@ -51,12 +52,33 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        Ok(self.entries.get(key).map(|entry| entry.value))
+    async fn get(&self, key: &str, with_remaining: bool) -> Result<Option<Found>, StoreError> {
+        Ok(self.entries.get(key).map(|entry| Found {
+            remaining: with_remaining.then(|| entry.ttl.saturating_sub(entry.written.elapsed())),
+            value: entry.value,
+        }))
     }
 
-    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
-        self.entries.insert(key.to_owned(), Entry { value, ttl });
+    async fn set(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let written = Instant::now();
+        for write in writes {
+            let entry = Entry {
+                value: write.value,
+                ttl: write.ttl,
+                written,
+            };
+            self.entries.insert(write.key, entry);
+        }
+        Ok(())
+    }
+
+    /// One process is the whole world of an in-process store: in-process single flight
+    /// already lets one caller per key through, so the lease is always granted.
+    async fn try_lock(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    async fn unlock(&self, _: &str, _: &str) -> Result<(), StoreError> {
         Ok(())
     }
 }

@@ -35,17 +35,40 @@ impl std::fmt::Display for StoreError {
     }
 }
 
+/// A stored value and how long it has left to live, when the store was asked.
+pub(crate) struct Found {
+    pub(crate) value: Bytes,
+    pub(crate) remaining: Option<Duration>,
+}
+
+/// One entry to write.
+pub(crate) struct Write {
+    pub(crate) key: String,
+    pub(crate) value: Bytes,
+    pub(crate) ttl: Duration,
+}
+
 /// The operations the get-or-set engine needs from a store.
 pub(crate) trait Store: Send + Sync {
-    /// The bytes stored at `key`, if any and not expired.
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Bytes>, StoreError>> + Send;
-    /// Stores `value` at `key` for `ttl`.
-    fn set(
+    /// The bytes stored at `key`, if any and not expired; with `remaining` set when
+    /// `with_remaining` asks for the time the entry has left.
+    fn get(
         &self,
         key: &str,
-        value: Bytes,
+        with_remaining: bool,
+    ) -> impl Future<Output = Result<Option<Found>, StoreError>> + Send;
+    /// Stores every entry with its TTL, in one round trip where the store has them.
+    fn set(&self, writes: Vec<Write>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Takes the lease `key` for `ttl` if nobody holds it: a cross-process lock.
+    fn try_lock(
+        &self,
+        key: &str,
+        token: &str,
         ttl: Duration,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Releases the lease `key` if `token` still holds it.
+    fn unlock(&self, key: &str, token: &str)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The store chosen at start-up.
@@ -71,17 +94,31 @@ impl Backend {
 }
 
 impl Store for Backend {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+    async fn get(&self, key: &str, with_remaining: bool) -> Result<Option<Found>, StoreError> {
         match self {
-            Backend::Memory(store) => store.get(key).await,
-            Backend::Redis(store) => store.get(key).await,
+            Backend::Memory(store) => store.get(key, with_remaining).await,
+            Backend::Redis(store) => store.get(key, with_remaining).await,
         }
     }
 
-    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
+    async fn set(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         match self {
-            Backend::Memory(store) => store.set(key, value, ttl).await,
-            Backend::Redis(store) => store.set(key, value, ttl).await,
+            Backend::Memory(store) => store.set(writes).await,
+            Backend::Redis(store) => store.set(writes).await,
+        }
+    }
+
+    async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        match self {
+            Backend::Memory(store) => store.try_lock(key, token, ttl).await,
+            Backend::Redis(store) => store.try_lock(key, token, ttl).await,
+        }
+    }
+
+    async fn unlock(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        match self {
+            Backend::Memory(store) => store.unlock(key, token).await,
+            Backend::Redis(store) => store.unlock(key, token).await,
         }
     }
 }

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
-use super::{Store, StoreError};
+use super::{Found, Store, StoreError, Write};
 use crate::breaker::{Breaker, BreakerState, Transition};
 
 /// Connection and resilience settings of the Redis store.
@@ -21,6 +21,7 @@ use crate::breaker::{Breaker, BreakerState, Transition};
 pub(crate) struct RedisSettings {
     pub(crate) connect_timeout: Duration,
     pub(crate) operation_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cool_down: Duration,
 }
@@ -28,6 +29,7 @@ pub(crate) struct RedisSettings {
 pub(crate) struct RedisStore {
     connection: ConnectionManager,
     operation_timeout: Duration,
+    write_timeout: Duration,
     breaker: Breaker,
 }
 
@@ -37,11 +39,12 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(0)
             .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(settings.operation_timeout));
+            .set_response_timeout(Some(settings.operation_timeout.max(settings.write_timeout)));
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(Self {
             connection,
             operation_timeout: settings.operation_timeout,
+            write_timeout: settings.write_timeout,
             breaker: Breaker::new(
                 settings.breaker_threshold,
                 settings.breaker_cool_down,
@@ -56,7 +59,7 @@ impl RedisStore {
 
     /// Answers `PING` within the operation timeout.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|mut connection| async move {
+        self.run(self.operation_timeout, |mut connection| async move {
             redis::cmd("PING")
                 .query_async::<String>(&mut connection)
                 .await
@@ -66,7 +69,7 @@ impl RedisStore {
     }
 
     /// Runs one operation under the breaker and the operation timeout.
-    async fn run<T, F, Fut>(&self, operation: F) -> Result<T, StoreError>
+    async fn run<T, F, Fut>(&self, timeout: Duration, operation: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
@@ -74,8 +77,7 @@ impl RedisStore {
         if !self.breaker.allow() {
             return Err(StoreError::BreakerOpen);
         }
-        let outcome =
-            tokio::time::timeout(self.operation_timeout, operation(self.connection.clone())).await;
+        let outcome = tokio::time::timeout(timeout, operation(self.connection.clone())).await;
         let (transition, result) = match outcome {
             Ok(Ok(value)) => (self.breaker.record_success(), Ok(value)),
             Ok(Err(error)) if is_outage(&error) => {
@@ -105,28 +107,89 @@ fn is_outage(error: &RedisError) -> bool {
         || error.is_cluster_error()
 }
 
+/// Deletes the lease only if the caller's token still holds it.
+const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 impl Store for RedisStore {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        self.run(|mut connection| async move {
-            redis::cmd("GET")
+    async fn get(&self, key: &str, with_remaining: bool) -> Result<Option<Found>, StoreError> {
+        if !with_remaining {
+            let value = self
+                .run(self.operation_timeout, |mut connection| async move {
+                    redis::cmd("GET")
+                        .arg(key)
+                        .query_async::<Option<Vec<u8>>>(&mut connection)
+                        .await
+                })
+                .await?;
+            return Ok(value.map(|value| Found {
+                value: Bytes::from(value),
+                remaining: None,
+            }));
+        }
+        let (value, pttl) = self
+            .run(self.operation_timeout, |mut connection| async move {
+                redis::pipe()
+                    .cmd("GET")
+                    .arg(key)
+                    .cmd("PTTL")
+                    .arg(key)
+                    .query_async::<(Option<Vec<u8>>, i64)>(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(value.map(|value| Found {
+            value: Bytes::from(value),
+            remaining: u64::try_from(pttl).ok().map(Duration::from_millis),
+        }))
+    }
+
+    async fn set(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.run(self.write_timeout, |mut connection| async move {
+            let mut pipe = redis::pipe();
+            for write in &writes {
+                pipe.cmd("SET")
+                    .arg(&write.key)
+                    .arg(&write.value[..])
+                    .arg("PX")
+                    .arg(millis(write.ttl))
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut connection).await
+        })
+        .await
+    }
+
+    async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.run(self.write_timeout, |mut connection| async move {
+            redis::cmd("SET")
                 .arg(key)
-                .query_async::<Option<Vec<u8>>>(&mut connection)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(ttl))
+                .query_async::<Option<String>>(&mut connection)
                 .await
         })
         .await
-        .map(|value| value.map(Bytes::from))
+        .map(|reply| reply.is_some())
     }
 
-    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
-        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.run(|mut connection| async move {
-            redis::cmd("SET")
+    async fn unlock(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        self.run(self.write_timeout, |mut connection| async move {
+            redis::cmd("EVAL")
+                .arg(UNLOCK)
+                .arg(1)
                 .arg(key)
-                .arg(&value[..])
-                .arg("PX")
-                .arg(millis)
-                .query_async::<()>(&mut connection)
+                .arg(token)
+                .query_async::<i64>(&mut connection)
                 .await
+                .map(drop)
         })
         .await
     }
