@@ -18,11 +18,13 @@ use serde::Serialize;
 
 use crate::codec;
 use crate::flight::{Flights, Outcome, Role};
+use crate::invalidation::{Indexes, InvalidateError};
+use crate::key::EntryKey;
 use crate::metrics::{Counters, LogGate, Metrics, Stats};
 use crate::policy::TtlOverrides;
 use crate::private::shape::{Adapter, Share};
 use crate::private::{Site, Ttl};
-use crate::store::{Backend, Store, StoreError, Write};
+use crate::store::{stale_key, Backend, Index, Store, StoreError, Write};
 
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -151,7 +153,7 @@ impl Engine {
     pub(crate) async fn get_or_set<R, T, F>(
         &self,
         site: &'static Site,
-        key: String,
+        entry: EntryKey,
         adapter: Adapter<R, T>,
         share: Option<Share<R>>,
         body: F,
@@ -164,12 +166,12 @@ impl Engine {
             return body.await;
         };
         let counters = self.counters(site);
-        if let Some((value, _)) = self.lookup::<T>(store, &key, false, &counters).await {
+        if let Some((value, _)) = self.lookup::<T>(store, &entry.key, false, &counters).await {
             Counters::add(&counters.hits);
             return (adapter.wrap)(value);
         }
         Counters::add(&counters.misses);
-        self.compute(store, site, &key, adapter, share, body, &counters)
+        self.compute(store, site, &entry, adapter, share, body, &counters)
             .await
     }
 
@@ -179,7 +181,7 @@ impl Engine {
     pub(crate) async fn get_or_set_refreshing<R, T, F>(
         self: Arc<Self>,
         site: &'static Site,
-        key: String,
+        entry: EntryKey,
         adapter: Adapter<R, T>,
         share: Option<Share<R>>,
         body: F,
@@ -193,24 +195,25 @@ impl Engine {
             return body.await;
         };
         let counters = self.counters(site);
-        if let Some((value, remaining)) = self.lookup::<T>(store, &key, true, &counters).await {
+        if let Some((value, remaining)) = self.lookup::<T>(store, &entry.key, true, &counters).await
+        {
             Counters::add(&counters.hits);
             if self.refresh_due(site, remaining) {
                 if let (Ok(runtime), Some(guard)) = (
                     tokio::runtime::Handle::try_current(),
-                    RefreshGuard::claim(&self, &key),
+                    RefreshGuard::claim(&self, &entry.key),
                 ) {
                     let engine = Arc::clone(&self);
                     runtime.spawn(async move {
                         let _guard = guard;
-                        engine.refresh(site, &key, adapter.get, body).await;
+                        engine.refresh(site, &entry, adapter.get, body).await;
                     });
                 }
             }
             return (adapter.wrap)(value);
         }
         Counters::add(&counters.misses);
-        self.compute(store, site, &key, adapter, share, body, &counters)
+        self.compute(store, site, &entry, adapter, share, body, &counters)
             .await
     }
 
@@ -226,7 +229,7 @@ impl Engine {
     async fn refresh<R, T>(
         &self,
         site: &'static Site,
-        key: &str,
+        entry: &EntryKey,
         get: fn(&R) -> Option<&T>,
         body: impl Future<Output = R>,
     ) where
@@ -241,7 +244,7 @@ impl Engine {
             match codec::encode(value) {
                 Ok(bytes) => {
                     Counters::add(&counters.refreshed);
-                    self.store(store, site, key, bytes, &counters).await;
+                    self.store(store, site, entry, bytes, &counters).await;
                 }
                 Err(error) => self.log_unencodable(site, &error),
             }
@@ -255,7 +258,7 @@ impl Engine {
         &self,
         store: &Backend,
         site: &'static Site,
-        key: &str,
+        entry: &EntryKey,
         adapter: Adapter<R, T>,
         share: Option<Share<R>>,
         body: F,
@@ -265,6 +268,7 @@ impl Engine {
         T: Serialize + DeserializeOwned,
         F: Future<Output = R>,
     {
+        let key = entry.key.as_str();
         let leader = loop {
             let follower = match self.flights.join(key) {
                 Role::Leader(leader) => break Some(leader),
@@ -314,7 +318,8 @@ impl Engine {
         let outcome = match (adapter.get)(&result) {
             Some(value) => match codec::encode(value) {
                 Ok(bytes) => {
-                    self.store(store, site, key, bytes.clone(), counters).await;
+                    self.store(store, site, entry, bytes.clone(), counters)
+                        .await;
                     Outcome::Value(bytes)
                 }
                 Err(error) => {
@@ -457,7 +462,7 @@ impl Engine {
         &self,
         store: &Backend,
         site: &Site,
-        key: &str,
+        entry: &EntryKey,
         bytes: bytes::Bytes,
         counters: &Counters,
     ) {
@@ -475,20 +480,92 @@ impl Engine {
         }
         let ttl = self.ttl(&site.ttl);
         let mut writes = Vec::with_capacity(2);
+        let mut lifetime = ttl;
         if let Some(window) = site.stale_if_error {
+            lifetime = ttl + window;
             writes.push(Write {
-                key: stale_key(key),
+                key: stale_key(&entry.key),
                 value: bytes.clone(),
-                ttl: ttl + window,
+                ttl: lifetime,
             });
         }
         writes.push(Write {
-            key: key.to_owned(),
+            key: entry.key.clone(),
             value: bytes,
             ttl,
         });
-        if let Err(error) = store.set(writes).await {
+        let indexes = Indexes {
+            prefix: &self.prefix,
+            tenant: entry.tenant_segment(&self.prefix),
+            function: site.name,
+            policy: site.policy_name(),
+        };
+        let index = Index {
+            member: entry.key.clone(),
+            sets: indexes.all(&entry.tags),
+            ttl: lifetime,
+        };
+        if let Err(error) = store.set(writes, Some(index)).await {
             self.store_failed(counters, "set", &error);
+        }
+    }
+
+    /// The entry for `entry`, if stored and decodable, without computing it.
+    pub(crate) async fn peek<T: DeserializeOwned>(
+        &self,
+        site: &Site,
+        entry: &EntryKey,
+    ) -> Option<T> {
+        let store = self.backend.as_ref()?;
+        let counters = self.counters(site);
+        self.lookup::<T>(store, &entry.key, false, &counters)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// Stores `value` for `entry` unconditionally.
+    pub(crate) async fn put<T: Serialize + ?Sized>(
+        &self,
+        site: &Site,
+        entry: &EntryKey,
+        value: &T,
+    ) {
+        let Some(store) = &self.backend else {
+            return;
+        };
+        match codec::encode(value) {
+            Ok(bytes) => {
+                let counters = self.counters(site);
+                self.store(store, site, entry, bytes, &counters).await;
+            }
+            Err(error) => self.log_unencodable(site, &error),
+        }
+    }
+
+    /// Deletes entries by key, with their stale copies.
+    pub(crate) async fn delete_entries(&self, keys: Vec<String>) -> Result<u64, InvalidateError> {
+        let Some(store) = &self.backend else {
+            return Ok(0);
+        };
+        let stale: Vec<String> = keys.iter().map(|key| stale_key(key)).collect();
+        let deleted = store.delete(keys).await?;
+        store.delete(stale).await?;
+        Ok(deleted)
+    }
+
+    /// Deletes every entry in one index set.
+    pub(crate) async fn delete_index(&self, set: String) -> Result<u64, InvalidateError> {
+        match &self.backend {
+            Some(store) => Ok(store.delete_index(&set).await?),
+            None => Ok(0),
+        }
+    }
+
+    /// Deletes every key starting with `prefix`.
+    pub(crate) async fn delete_prefix(&self, prefix: &str) -> Result<u64, InvalidateError> {
+        match &self.backend {
+            Some(store) => Ok(store.delete_prefix(prefix).await?),
+            None => Ok(0),
         }
     }
 
@@ -507,11 +584,6 @@ impl Engine {
             tracing::warn!(function = site.name, %error, "cache: result cannot be encoded as JSON and is not cached (logged once per function)");
         }
     }
-}
-
-/// Where the copy kept for `stale_if_error` lives: beside the entry, for TTL + window.
-fn stale_key(key: &str) -> String {
-    format!("{key}#stale")
 }
 
 /// The outcome of asking for the cross-process lease.

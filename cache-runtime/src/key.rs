@@ -24,6 +24,26 @@ const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'
 /// The marker that starts `None` and compound values; escaped in strings, so never ambiguous.
 const MARKER: char = '~';
 
+/// A rendered key with what invalidation needs to know about it.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryKey {
+    /// The full key: `{prefix}:{tenant}:{key}[#v{version}]`.
+    pub(crate) key: String,
+    /// `key[..tenant_end]` is `{prefix}:{tenant}`.
+    pub(crate) tenant_end: usize,
+    /// Rendered tags (`name:value…`), each escaped.
+    pub(crate) tags: Vec<String>,
+}
+
+impl EntryKey {
+    /// The tenant segment: `t=<escaped id>` or `_`.
+    pub(crate) fn tenant_segment(&self, prefix: &str) -> &str {
+        self.key
+            .get(prefix.len() + 1..self.tenant_end)
+            .unwrap_or_default()
+    }
+}
+
 /// Writes `text` escaped, so that it is data in a key and in a glob, never syntax.
 pub(crate) fn escape_into(out: &mut String, text: &str) {
     out.extend(utf8_percent_encode(text, ESCAPED));

@@ -1,18 +1,21 @@
 //! The in-process store: a `moka` cache bounded by bytes, with a TTL per entry.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::sync::Cache;
 use moka::Expiry;
 
-use super::{Found, Store, StoreError, Write};
+use super::{stale_key, Found, Index, Store, StoreError, Write};
 
 #[derive(Clone)]
 struct Entry {
     value: Bytes,
     ttl: Duration,
     written: Instant,
+    /// The index sets this entry belongs to.
+    indexes: Arc<[String]>,
 }
 
 struct PerEntryTtl;
@@ -59,17 +62,61 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn set(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn set(&self, writes: Vec<Write>, index: Option<Index>) -> Result<(), StoreError> {
         let written = Instant::now();
+        let (member, sets) = match index {
+            Some(index) => (Some(index.member), Arc::from(index.sets)),
+            None => (None, Arc::from(Vec::new())),
+        };
         for write in writes {
+            let indexes = if member.as_deref() == Some(write.key.as_str()) {
+                Arc::clone(&sets)
+            } else {
+                Arc::from(Vec::new())
+            };
             let entry = Entry {
                 value: write.value,
                 ttl: write.ttl,
                 written,
+                indexes,
             };
             self.entries.insert(write.key, entry);
         }
         Ok(())
+    }
+
+    async fn delete(&self, keys: Vec<String>) -> Result<u64, StoreError> {
+        Ok(keys
+            .iter()
+            .filter(|key| self.entries.remove(key.as_str()).is_some())
+            .count() as u64)
+    }
+
+    async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {
+        let members: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.indexes.iter().any(|s| s == set))
+            .map(|(key, _)| key.as_ref().clone())
+            .collect();
+        for member in &members {
+            self.entries.invalidate(member);
+            self.entries.invalidate(&stale_key(member));
+        }
+        Ok(members.len() as u64)
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let keys: Vec<Arc<String>> = self
+            .entries
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|key| key.starts_with(prefix))
+            .collect();
+        for key in &keys {
+            self.entries.invalidate(key.as_str());
+        }
+        Ok(keys.len() as u64)
     }
 
     /// One process is the whole world of an in-process store: in-process single flight

@@ -48,6 +48,13 @@ pub(crate) struct Write {
     pub(crate) ttl: Duration,
 }
 
+/// The index sets a written entry joins (see `invalidation`), for as long as `ttl`.
+pub(crate) struct Index {
+    pub(crate) member: String,
+    pub(crate) sets: Vec<String>,
+    pub(crate) ttl: Duration,
+}
+
 /// The operations the get-or-set engine needs from a store.
 pub(crate) trait Store: Send + Sync {
     /// The bytes stored at `key`, if any and not expired; with `remaining` set when
@@ -57,8 +64,19 @@ pub(crate) trait Store: Send + Sync {
         key: &str,
         with_remaining: bool,
     ) -> impl Future<Output = Result<Option<Found>, StoreError>> + Send;
-    /// Stores every entry with its TTL, in one round trip where the store has them.
-    fn set(&self, writes: Vec<Write>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores every entry with its TTL and adds `index.member` to the index sets, in one round
+    /// trip where the store has them.
+    fn set(
+        &self,
+        writes: Vec<Write>,
+        index: Option<Index>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes `keys`; returns how many existed.
+    fn delete(&self, keys: Vec<String>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Deletes every member of the index set `set` (and its stale copy), then the set.
+    fn delete_index(&self, set: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Deletes every key that starts with `prefix`, on every node.
+    fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Takes the lease `key` for `ttl` if nobody holds it: a cross-process lock.
     fn try_lock(
         &self,
@@ -69,6 +87,11 @@ pub(crate) trait Store: Send + Sync {
     /// Releases the lease `key` if `token` still holds it.
     fn unlock(&self, key: &str, token: &str)
         -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where the copy kept for `stale_if_error` lives: beside the entry, for TTL + window.
+pub(crate) fn stale_key(key: &str) -> String {
+    format!("{key}#stale")
 }
 
 /// The store chosen at start-up.
@@ -101,10 +124,31 @@ impl Store for Backend {
         }
     }
 
-    async fn set(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn set(&self, writes: Vec<Write>, index: Option<Index>) -> Result<(), StoreError> {
         match self {
-            Backend::Memory(store) => store.set(writes).await,
-            Backend::Redis(store) => store.set(writes).await,
+            Backend::Memory(store) => store.set(writes, index).await,
+            Backend::Redis(store) => store.set(writes, index).await,
+        }
+    }
+
+    async fn delete(&self, keys: Vec<String>) -> Result<u64, StoreError> {
+        match self {
+            Backend::Memory(store) => store.delete(keys).await,
+            Backend::Redis(store) => store.delete(keys).await,
+        }
+    }
+
+    async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {
+        match self {
+            Backend::Memory(store) => store.delete_index(set).await,
+            Backend::Redis(store) => store.delete_index(set).await,
+        }
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        match self {
+            Backend::Memory(store) => store.delete_prefix(prefix).await,
+            Backend::Redis(store) => store.delete_prefix(prefix).await,
         }
     }
 

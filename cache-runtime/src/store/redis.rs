@@ -13,7 +13,7 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
-use super::{Found, Store, StoreError, Write};
+use super::{stale_key, Found, Index, Store, StoreError, Write};
 use crate::breaker::{Breaker, BreakerState, Transition};
 
 /// Connection and resilience settings of the Redis store.
@@ -68,8 +68,28 @@ impl RedisStore {
         .await
     }
 
-    /// Runs one operation under the breaker and the operation timeout.
+    /// Runs one operation on the main connection under the breaker and `timeout`.
     async fn run<T, F, Fut>(&self, timeout: Duration, operation: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        self.run_on(self.connection.clone(), timeout, operation)
+            .await
+    }
+
+    /// The connections to every node that holds keys: one today; every master in a cluster.
+    fn nodes(&self) -> Vec<ConnectionManager> {
+        vec![self.connection.clone()]
+    }
+
+    /// Runs one operation on `connection` under the breaker and `timeout`.
+    async fn run_on<T, F, Fut>(
+        &self,
+        connection: ConnectionManager,
+        timeout: Duration,
+        operation: F,
+    ) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
@@ -77,7 +97,7 @@ impl RedisStore {
         if !self.breaker.allow() {
             return Err(StoreError::BreakerOpen);
         }
-        let outcome = tokio::time::timeout(timeout, operation(self.connection.clone())).await;
+        let outcome = tokio::time::timeout(timeout, operation(connection)).await;
         let (transition, result) = match outcome {
             Ok(Ok(value)) => (self.breaker.record_success(), Ok(value)),
             Ok(Err(error)) if is_outage(&error) => {
@@ -109,6 +129,21 @@ fn is_outage(error: &RedisError) -> bool {
 
 /// Deletes the lease only if the caller's token still holds it.
 const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Keys per `SSCAN`/`SCAN` page and per `UNLINK`.
+const BATCH: usize = 256;
+
+/// Escapes the glob syntax of `SCAN MATCH` (`*`, `?`, `[`, `]`, `\`), so `text` matches only
+/// itself. Key parts are escaped so that they never hold these; this is the second guard, at the
+/// one place a pattern is built.
+pub(crate) fn glob_escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
@@ -149,7 +184,7 @@ impl Store for RedisStore {
         }))
     }
 
-    async fn set(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn set(&self, writes: Vec<Write>, index: Option<Index>) -> Result<(), StoreError> {
         self.run(self.write_timeout, |mut connection| async move {
             let mut pipe = redis::pipe();
             for write in &writes {
@@ -160,9 +195,105 @@ impl Store for RedisStore {
                     .arg(millis(write.ttl))
                     .ignore();
             }
+            if let Some(index) = &index {
+                let ttl = millis(index.ttl);
+                for set in &index.sets {
+                    pipe.cmd("SADD").arg(set).arg(&index.member).ignore();
+                    // The set lives as long as its longest-lived member.
+                    pipe.cmd("PEXPIRE").arg(set).arg(ttl).arg("NX").ignore();
+                    pipe.cmd("PEXPIRE").arg(set).arg(ttl).arg("GT").ignore();
+                }
+            }
             pipe.query_async::<()>(&mut connection).await
         })
         .await
+    }
+
+    async fn delete(&self, keys: Vec<String>) -> Result<u64, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.run(self.write_timeout, |mut connection| async move {
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<u64>(&mut connection)
+                .await
+        })
+        .await
+    }
+
+    async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, members) = self
+                .run(self.operation_timeout, |mut connection| async move {
+                    redis::cmd("SSCAN")
+                        .arg(set)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(BATCH)
+                        .query_async::<(u64, Vec<String>)>(&mut connection)
+                        .await
+                })
+                .await?;
+            if !members.is_empty() {
+                let stale: Vec<String> = members.iter().map(|m| stale_key(m)).collect();
+                let (entries, _) = self
+                    .run(self.write_timeout, |mut connection| async move {
+                        redis::pipe()
+                            .cmd("UNLINK")
+                            .arg(&members)
+                            .cmd("UNLINK")
+                            .arg(&stale)
+                            .query_async::<(u64, u64)>(&mut connection)
+                            .await
+                    })
+                    .await?;
+                deleted += entries;
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        self.delete(vec![set.to_owned()]).await?;
+        Ok(deleted)
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let mut pattern = String::with_capacity(prefix.len() + 8);
+        glob_escape_into(&mut pattern, prefix);
+        pattern.push('*');
+        let mut deleted = 0;
+        for node in self.nodes() {
+            let mut cursor: u64 = 0;
+            loop {
+                let pattern = pattern.as_str();
+                let (next, keys) = self
+                    .run_on(
+                        node.clone(),
+                        self.operation_timeout,
+                        |mut node| async move {
+                            redis::cmd("SCAN")
+                                .arg(cursor)
+                                .arg("MATCH")
+                                .arg(pattern)
+                                .arg("COUNT")
+                                .arg(BATCH)
+                                .query_async::<(u64, Vec<String>)>(&mut node)
+                                .await
+                        },
+                    )
+                    .await?;
+                deleted += self.delete(keys).await?;
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -192,5 +323,17 @@ impl Store for RedisStore {
                 .map(drop)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_escape_into;
+
+    #[test]
+    fn glob_syntax_is_escaped() {
+        let mut out = String::new();
+        glob_escape_into(&mut out, r"a*b?c[d]e\f");
+        assert_eq!(out, r"a\*b\?c\[d\]e\\f");
     }
 }
