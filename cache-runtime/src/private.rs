@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::engine::Engine;
-use crate::key;
+use crate::key::{self, EntryKey};
 use crate::metrics::Counters;
 use crate::policy::TtlPolicy;
 use crate::tenant;
@@ -72,6 +72,14 @@ impl Site {
         self
     }
 
+    /// The policy's name, when the TTL comes from a policy.
+    pub(crate) fn policy_name(&self) -> Option<&'static str> {
+        match self.ttl {
+            Ttl::Policy(policy) => Some(policy.name()),
+            Ttl::Fixed(_) => None,
+        }
+    }
+
     /// The label of this site's counters: its policy's name, or its path for a literal TTL.
     pub(crate) fn label(&self) -> &'static str {
         match self.ttl {
@@ -107,7 +115,18 @@ pub struct Call {
 struct Active {
     engine: Arc<Engine>,
     site: &'static Site,
-    key: String,
+    entry: EntryKey,
+    /// Whether `text`/`arg` currently write into the last tag rather than the key.
+    in_tag: bool,
+}
+
+impl Active {
+    fn target(&mut self) -> &mut String {
+        match self.entry.tags.last_mut() {
+            Some(tag) if self.in_tag => tag,
+            _ => &mut self.entry.key,
+        }
+    }
 }
 
 static WARNED_UNINITIALISED: AtomicBool = AtomicBool::new(false);
@@ -144,9 +163,20 @@ impl Call {
             }
             return Call { active: None };
         }
+        let tenant_end = key.len();
         key.push(':');
+        let entry = EntryKey {
+            key,
+            tenant_end,
+            tags: Vec::new(),
+        };
         Call {
-            active: Some(Active { engine, site, key }),
+            active: Some(Active {
+                engine,
+                site,
+                entry,
+                in_tag: false,
+            }),
         }
     }
 
@@ -158,7 +188,17 @@ impl Call {
     /// Appends literal template text, checked at compile time.
     pub fn text(&mut self, text: &'static str) {
         if let Some(active) = &mut self.active {
-            active.key.push_str(text);
+            active.target().push_str(text);
+        }
+    }
+
+    /// Starts a tag named `name`: the following `arg`s are its values.
+    pub fn tag(&mut self, name: &'static str) {
+        if let Some(active) = &mut self.active {
+            let mut tag = String::with_capacity(name.len() + 16);
+            key::escape_into(&mut tag, name);
+            active.entry.tags.push(tag);
+            active.in_tag = true;
         }
     }
 
@@ -167,19 +207,24 @@ impl Call {
         if let Some(active) = &mut self.active {
             let mut segments = active.site.name.split("::");
             if let Some(first) = segments.next() {
-                active.key.push_str(first);
+                active.entry.key.push_str(first);
             }
             for segment in segments {
-                active.key.push('.');
-                active.key.push_str(segment);
+                active.entry.key.push('.');
+                active.entry.key.push_str(segment);
             }
         }
     }
 
-    /// Appends one argument value, escaped.
+    /// Appends one argument value, escaped (to a tag: after a `:`).
     pub fn arg<A: KeyArg + ?Sized>(&mut self, value: &A) {
         if let Some(active) = &mut self.active {
-            if let Err(error) = key::write_part(&mut active.key, value) {
+            let in_tag = active.in_tag;
+            let target = active.target();
+            if in_tag {
+                target.push(':');
+            }
+            if let Err(error) = key::write_part(target, value) {
                 tracing::warn!(function = active.site.name, %error, "cache: an argument could not be written into the key; this call runs uncached");
                 self.active = None;
             }
@@ -226,17 +271,44 @@ impl Call {
         }
     }
 
-    fn finish(self) -> Option<(Arc<Engine>, &'static Site, String)> {
+    /// The full key of this call (`key` companion), `None` when no cache is in use.
+    pub fn key(self) -> Option<String> {
+        self.finish().map(|(_, _, entry)| entry.key)
+    }
+
+    /// Deletes this call's entry (`invalidate` companion).
+    pub async fn invalidate(self) -> Result<bool, crate::InvalidateError> {
+        match self.finish() {
+            Some((engine, _, entry)) => Ok(engine.delete_entries(vec![entry.key]).await? > 0),
+            None => Ok(false),
+        }
+    }
+
+    /// Reads this call's entry without computing it (`peek` companion).
+    pub async fn peek<T: DeserializeOwned>(self) -> Option<T> {
+        let (engine, site, entry) = self.finish()?;
+        engine.peek(site, &entry).await
+    }
+
+    /// Stores `value` as this call's entry (`#[cache_put]`); failures are counted, not returned.
+    pub async fn put<T: Serialize + ?Sized>(self, value: &T) {
+        if let Some((engine, site, entry)) = self.finish() {
+            engine.put(site, &entry, value).await;
+        }
+    }
+
+    fn finish(self) -> Option<(Arc<Engine>, &'static Site, EntryKey)> {
         let Active {
             engine,
             site,
-            mut key,
+            mut entry,
+            ..
         } = self.active?;
         if site.version > 0 {
-            key.push_str("#v");
-            key.push_str(&site.version.to_string());
+            entry.key.push_str("#v");
+            entry.key.push_str(&site.version.to_string());
         }
-        Some((engine, site, key))
+        Some((engine, site, entry))
     }
 }
 
@@ -249,6 +321,38 @@ impl Call {
 pub trait KeyArg: Serialize {}
 
 impl<T: Serialize + ?Sized> KeyArg for T {}
+
+/// A value the cache can store: the return type, or its `Ok`/`Some` part.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in the cache",
+    label = "the cache stores values of this type",
+    note = "a cached value must implement `serde::Serialize` and `serde::Deserialize`: derive both on it; `Result<T, E>` and `Option<T>` need them for `T` only"
+)]
+pub trait CacheValue: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> CacheValue for T {}
+
+/// A compile-time check spanned on the return type: the cached part of it can be stored. It
+/// reports a type that cannot once, where the bounds of [`Call::run`] would report it several
+/// times, pointing at generated code.
+pub fn cache_value<R, T: CacheValue>(adapter: shape::Adapter<R, T>) -> shape::Adapter<R, T> {
+    adapter
+}
+
+/// An argument that can be the tenant (`tenant = arg`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a tenant id",
+    label = "`tenant = …` names this argument",
+    note = "the tenant argument must implement `AsRef<str>`, like `&str`, `String` or `Arc<str>`"
+)]
+pub trait TenantId: AsRef<str> {}
+
+impl<T: AsRef<str> + ?Sized> TenantId for T {}
+
+/// A compile-time check spanned on `tenant = arg`, for a message that says what a tenant is.
+pub fn tenant_id<T: TenantId + ?Sized>(tenant: &T) -> &T {
+    tenant
+}
 
 /// Compile-time dispatch on the return type: which part of it is cached, and whether an
 /// uncached result can be handed to single-flight followers. Resolved by auto-ref: the impls
