@@ -12,6 +12,7 @@
 //! | `CACHE_BREAKER_COOL_DOWN_MS` | `2000` | how long an open breaker skips Redis before probing |
 //! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results are returned but not stored |
 //! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store (keys + values) |
+//! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
 //! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600` |
 
 use std::fmt;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use crate::engine::Cache;
 use crate::policy::{TtlOverrides, TtlPolicy};
 use crate::store::redis::RedisSettings;
-use crate::store::{Backend, MemoryStore, RedisStore};
+use crate::store::{Backend, MemoryStore, RedisStore, TieredStore};
 
 /// A setting that cannot be used. Its message names the variable (or builder method) and says
 /// what a valid value looks like.
@@ -83,6 +84,7 @@ pub struct CacheBuilder {
     breaker_cool_down: Duration,
     max_value_bytes: usize,
     memory_max_bytes: u64,
+    local_ttl: Option<Duration>,
     overrides: TtlOverrides,
 }
 
@@ -116,6 +118,7 @@ impl CacheBuilder {
             breaker_cool_down: Duration::from_secs(2),
             max_value_bytes: 1 << 20,
             memory_max_bytes: 64 << 20,
+            local_ttl: None,
             overrides: TtlOverrides::default(),
         }
     }
@@ -164,6 +167,7 @@ impl CacheBuilder {
                     .map_err(|_| ConfigError::new(name, "is too large"))?
             }
             "CACHE_MEMORY_MAX_BYTES" => self.memory_max_bytes = parse_positive(name, &value)?,
+            "CACHE_LOCAL_TTL_MS" => self.local_ttl = Some(parse_millis(name, &value)?),
             _ => {
                 if let Some(policy) = name.strip_prefix("CACHE_TTL_") {
                     let seconds = parse_positive(name, &value)?;
@@ -242,6 +246,13 @@ impl CacheBuilder {
         self
     }
 
+    /// With Redis: keep an in-process copy of each hit for at most `ttl` (never past the entry's
+    /// Redis TTL). Invalidations in any process drop the copies in every process (Redis pub/sub).
+    pub fn local_tier(mut self, ttl: Duration) -> Self {
+        self.local_ttl = Some(ttl);
+        self
+    }
+
     /// Overrides the TTL of `policy`.
     pub fn ttl(mut self, policy: &dyn TtlPolicy, ttl: Duration) -> Self {
         self.overrides.set(policy.name(), ttl);
@@ -278,7 +289,7 @@ impl CacheBuilder {
                     breaker_threshold: self.breaker_threshold,
                     breaker_cool_down: self.breaker_cool_down,
                 };
-                let store = RedisStore::new(client, &settings)
+                let store = RedisStore::new(client.clone(), &settings)
                     .map_err(|e| ConfigError::new(url.origin, e.to_string()))?;
                 match store.ping().await {
                     Ok(()) => {
@@ -288,7 +299,16 @@ impl CacheBuilder {
                         tracing::warn!(url = %redact(&url.value), %error, "cache: Redis does not answer yet; calls run uncached until it does")
                     }
                 }
-                Some(Backend::Redis(store))
+                match self.local_ttl {
+                    Some(local_ttl) => Some(Backend::Tiered(TieredStore::new(
+                        MemoryStore::new(self.memory_max_bytes),
+                        store,
+                        client,
+                        local_ttl,
+                        &prefix.value,
+                    ))),
+                    None => Some(Backend::Redis(store)),
+                }
             }
         };
         Ok(Cache::new(

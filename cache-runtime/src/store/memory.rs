@@ -54,6 +54,13 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Drops every entry.
+    pub(crate) fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+}
+
 impl Store for MemoryStore {
     async fn get(&self, key: &str, with_remaining: bool) -> Result<Option<Found>, StoreError> {
         Ok(self.entries.get(key).map(|entry| Found {

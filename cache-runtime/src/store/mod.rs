@@ -8,9 +8,11 @@ use bytes::Bytes;
 
 pub(crate) mod memory;
 pub(crate) mod redis;
+pub(crate) mod tiered;
 
 pub(crate) use self::memory::MemoryStore;
 pub(crate) use self::redis::RedisStore;
+pub(crate) use self::tiered::TieredStore;
 use crate::breaker::BreakerState;
 
 /// A failed store operation. Never reaches a caller of a cached function: it is counted and
@@ -98,6 +100,7 @@ pub(crate) fn stale_key(key: &str) -> String {
 pub(crate) enum Backend {
     Memory(MemoryStore),
     Redis(RedisStore),
+    Tiered(TieredStore),
 }
 
 impl Backend {
@@ -105,6 +108,7 @@ impl Backend {
         match self {
             Backend::Memory(_) => "memory",
             Backend::Redis(_) => "redis",
+            Backend::Tiered(_) => "redis+local",
         }
     }
 
@@ -112,6 +116,7 @@ impl Backend {
         match self {
             Backend::Memory(_) => BreakerState::Closed,
             Backend::Redis(store) => store.breaker_state(),
+            Backend::Tiered(store) => store.remote().breaker_state(),
         }
     }
 }
@@ -121,6 +126,7 @@ impl Store for Backend {
         match self {
             Backend::Memory(store) => store.get(key, with_remaining).await,
             Backend::Redis(store) => store.get(key, with_remaining).await,
+            Backend::Tiered(store) => store.get(key, with_remaining).await,
         }
     }
 
@@ -128,6 +134,7 @@ impl Store for Backend {
         match self {
             Backend::Memory(store) => store.set(writes, index).await,
             Backend::Redis(store) => store.set(writes, index).await,
+            Backend::Tiered(store) => store.set(writes, index).await,
         }
     }
 
@@ -135,6 +142,7 @@ impl Store for Backend {
         match self {
             Backend::Memory(store) => store.delete(keys).await,
             Backend::Redis(store) => store.delete(keys).await,
+            Backend::Tiered(store) => store.delete(keys).await,
         }
     }
 
@@ -142,6 +150,7 @@ impl Store for Backend {
         match self {
             Backend::Memory(store) => store.delete_index(set).await,
             Backend::Redis(store) => store.delete_index(set).await,
+            Backend::Tiered(store) => store.delete_index(set).await,
         }
     }
 
@@ -149,6 +158,7 @@ impl Store for Backend {
         match self {
             Backend::Memory(store) => store.delete_prefix(prefix).await,
             Backend::Redis(store) => store.delete_prefix(prefix).await,
+            Backend::Tiered(store) => store.delete_prefix(prefix).await,
         }
     }
 
@@ -156,6 +166,7 @@ impl Store for Backend {
         match self {
             Backend::Memory(store) => store.try_lock(key, token, ttl).await,
             Backend::Redis(store) => store.try_lock(key, token, ttl).await,
+            Backend::Tiered(store) => store.try_lock(key, token, ttl).await,
         }
     }
 
@@ -163,6 +174,7 @@ impl Store for Backend {
         match self {
             Backend::Memory(store) => store.unlock(key, token).await,
             Backend::Redis(store) => store.unlock(key, token).await,
+            Backend::Tiered(store) => store.unlock(key, token).await,
         }
     }
 }

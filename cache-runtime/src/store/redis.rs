@@ -68,6 +68,19 @@ impl RedisStore {
         .await
     }
 
+    /// Publishes `message` on `channel`.
+    pub(crate) async fn publish(&self, channel: &str, message: &str) -> Result<(), StoreError> {
+        self.run(self.write_timeout, |mut connection| async move {
+            redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(message)
+                .query_async::<i64>(&mut connection)
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
     /// Runs one operation on the main connection under the breaker and `timeout`.
     async fn run<T, F, Fut>(&self, timeout: Duration, operation: F) -> Result<T, StoreError>
     where
