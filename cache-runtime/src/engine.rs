@@ -166,12 +166,14 @@ impl Engine {
             return body.await;
         };
         let counters = self.counters(site);
-        if let Some((value, _)) = self.lookup::<T>(store, &entry.key, false, &counters).await {
+        let lookup = self.lookup::<T>(store, &entry.key, false, &counters).await;
+        if let Lookup::Hit(value, _) = lookup {
             Counters::add(&counters.hits);
             return (adapter.wrap)(value);
         }
         Counters::add(&counters.misses);
-        self.compute(store, site, &entry, adapter, share, body, &counters)
+        let write = !matches!(lookup, Lookup::Unreachable);
+        self.compute(store, site, &entry, write, adapter, share, body, &counters)
             .await
     }
 
@@ -195,8 +197,8 @@ impl Engine {
             return body.await;
         };
         let counters = self.counters(site);
-        if let Some((value, remaining)) = self.lookup::<T>(store, &entry.key, true, &counters).await
-        {
+        let lookup = self.lookup::<T>(store, &entry.key, true, &counters).await;
+        if let Lookup::Hit(value, remaining) = lookup {
             Counters::add(&counters.hits);
             if self.refresh_due(site, remaining) {
                 if let (Ok(runtime), Some(guard)) = (
@@ -213,7 +215,8 @@ impl Engine {
             return (adapter.wrap)(value);
         }
         Counters::add(&counters.misses);
-        self.compute(store, site, &entry, adapter, share, body, &counters)
+        let write = !matches!(lookup, Lookup::Unreachable);
+        self.compute(store, site, &entry, write, adapter, share, body, &counters)
             .await
     }
 
@@ -259,6 +262,7 @@ impl Engine {
         store: &Backend,
         site: &'static Site,
         entry: &EntryKey,
+        write: bool,
         adapter: Adapter<R, T>,
         share: Option<Share<R>>,
         body: F,
@@ -318,8 +322,12 @@ impl Engine {
         let outcome = match (adapter.get)(&result) {
             Some(value) => match codec::encode(value) {
                 Ok(bytes) => {
-                    self.store(store, site, entry, bytes.clone(), counters)
-                        .await;
+                    // When the read just found the store unreachable, a write would only add
+                    // its own timeout to this call.
+                    if write {
+                        self.store(store, site, entry, bytes.clone(), counters)
+                            .await;
+                    }
                     Outcome::Value(bytes)
                 }
                 Err(error) => {
@@ -354,22 +362,26 @@ impl Engine {
         key: &str,
         with_remaining: bool,
         counters: &Counters,
-    ) -> Option<(T, Option<Duration>)> {
+    ) -> Lookup<T> {
         match store.get(key, with_remaining).await {
             Ok(Some(found)) => match codec::decode::<T>(&found.value) {
-                Ok(value) => Some((value, found.remaining)),
+                Ok(value) => Lookup::Hit(value, found.remaining),
                 Err(error) => {
                     Counters::add(&counters.undecodable);
                     if let Some(held_back) = self.undecodable.admit() {
                         tracing::warn!(key, %error, held_back, "cache: entry does not decode as the function's type; treating it as a miss and overwriting it");
                     }
-                    None
+                    Lookup::Miss
                 }
             },
-            Ok(None) => None,
+            Ok(None) => Lookup::Miss,
             Err(error) => {
                 self.store_failed(counters, "get", &error);
-                None
+                if error.is_outage() {
+                    Lookup::Unreachable
+                } else {
+                    Lookup::Miss
+                }
             }
         }
     }
@@ -518,9 +530,10 @@ impl Engine {
     ) -> Option<T> {
         let store = self.backend.as_ref()?;
         let counters = self.counters(site);
-        self.lookup::<T>(store, &entry.key, false, &counters)
-            .await
-            .map(|(value, _)| value)
+        match self.lookup::<T>(store, &entry.key, false, &counters).await {
+            Lookup::Hit(value, _) => Some(value),
+            Lookup::Miss | Lookup::Unreachable => None,
+        }
     }
 
     /// Stores `value` for `entry` unconditionally.
@@ -584,6 +597,16 @@ impl Engine {
             tracing::warn!(function = site.name, %error, "cache: result cannot be encoded as JSON and is not cached (logged once per function)");
         }
     }
+}
+
+/// What a lookup found.
+enum Lookup<T> {
+    /// A decodable entry, with its remaining TTL when asked for.
+    Hit(T, Option<Duration>),
+    /// No entry, or one that does not decode, or a refused command: compute and store.
+    Miss,
+    /// The store is down, slow or behind an open breaker: compute, and do not wait for a write.
+    Unreachable,
 }
 
 /// The outcome of asking for the cross-process lease.

@@ -310,8 +310,7 @@ async fn paused_value(id: u32) -> u32 {
 }
 
 #[tokio::test]
-async fn a_paused_server_costs_a_call_its_read_and_write_deadlines_then_nothing_then_caching_resumes(
-) {
+async fn a_paused_server_costs_a_call_its_read_deadline_then_nothing_then_caching_resumes() {
     let server = RedisServer::start();
     let read = Duration::from_millis(250);
     let write = Duration::from_millis(250);
@@ -332,7 +331,7 @@ async fn a_paused_server_costs_a_call_its_read_and_write_deadlines_then_nothing_
 
             server.pause();
             let mut took = Vec::new();
-            for call in 0..3 {
+            for call in 0..4 {
                 let started = Instant::now();
                 let value = paused_value(1).await;
                 took.push(started.elapsed());
@@ -341,19 +340,17 @@ async fn a_paused_server_costs_a_call_its_read_and_write_deadlines_then_nothing_
             }
             server.resume();
 
-            // Call 0: the GET waits for its deadline, the SET of the computed value for its own
-            // (two failures). Call 1: the GET times out, the third failure opens the breaker, so
-            // the SET is skipped. Call 2: the breaker is open, Redis is not asked at all.
+            // Calls 0 to 2: the GET waits for its deadline and, the store being unreachable,
+            // the computed value is not written (no second deadline). The third timeout opens
+            // the breaker, so call 3 does not ask Redis at all.
+            for (call, took) in took.iter().enumerate().take(3) {
+                assert!(
+                    *took >= read && *took < read + write / 2,
+                    "call {call} against a paused server took {took:?}"
+                );
+            }
             assert!(
-                took[0] >= read && took[0] < read + write + Duration::from_millis(300),
-                "first call against a paused server: {took:?}"
-            );
-            assert!(
-                took[1] >= read && took[1] < read + write,
-                "second call: {took:?}"
-            );
-            assert!(
-                took[2] < read / 2,
+                took[3] < read / 2,
                 "with the breaker open no call waits for a deadline: {took:?}"
             );
             let stats = policy(&cache, "stock_price");
@@ -378,10 +375,8 @@ async fn paused_readme_value(id: u32) -> u32 {
 }
 
 /// README, "What the caller sees when things fail": a paused server costs a call "at most the
-/// operation timeout". The engine awaits the SET of the computed value even though the GET has
-/// just timed out, so the first call costs the operation timeout plus the write timeout.
+/// operation timeout": once the read has timed out, the engine does not also wait for a write.
 #[tokio::test]
-#[ignore = "bug: a call against a paused server waits operation timeout + write timeout, README promises at most the operation timeout"]
 async fn a_paused_server_costs_a_call_at_most_the_operation_timeout() {
     let server = RedisServer::start();
     let read = Duration::from_millis(200);

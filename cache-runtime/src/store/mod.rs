@@ -27,6 +27,16 @@ pub(crate) enum StoreError {
     Redis(::redis::RedisError),
 }
 
+impl StoreError {
+    /// Whether the store is unreachable (as opposed to refusing one command).
+    pub(crate) fn is_outage(&self) -> bool {
+        match self {
+            StoreError::BreakerOpen | StoreError::Timeout => true,
+            StoreError::Redis(error) => redis::is_outage(error),
+        }
+    }
+}
+
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -132,7 +132,7 @@ impl RedisStore {
 }
 
 /// Errors that mean the server is unreachable or unhealthy, as opposed to a refused command.
-fn is_outage(error: &RedisError) -> bool {
+pub(crate) fn is_outage(error: &RedisError) -> bool {
     error.is_io_error()
         || error.is_timeout()
         || error.is_connection_dropped()
