@@ -1,8 +1,11 @@
 //! Parsing of the `#[cached(...)]` attribute into [`CachedArgs`]; every option keeps its span.
+//!
+//! Parsing does not stop at the first bad option: it skips to the next `,` and goes on, so that
+//! every mistake is reported at once and the options that did parse (the `ttl` path above all)
+//! are still known when the function is emitted unchanged next to the errors.
 
-use proc_macro2::Span;
-use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitInt, LitStr, Path, Token};
 
 use crate::duration;
@@ -14,6 +17,9 @@ mod kw {
     syn::custom_keyword!(require_tenant);
     syn::custom_keyword!(version);
 }
+
+/// The options, as listed in error messages.
+const OPTIONS: &str = "`key`, `ttl`, `tenant`, `require_tenant` and `version`";
 
 /// Where an entry's time to live comes from.
 pub(crate) enum TtlArg {
@@ -33,55 +39,118 @@ pub(crate) struct CachedArgs {
     pub version: Option<u32>,
 }
 
-impl Parse for CachedArgs {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+/// The options that parsed, and the errors of those that did not.
+pub(crate) struct Parsed {
+    pub args: CachedArgs,
+    pub errors: Option<syn::Error>,
+}
+
+pub(crate) fn parse(tokens: TokenStream) -> Parsed {
+    let parser = |input: ParseStream<'_>| {
         let mut args = CachedArgs::default();
+        let mut errors: Option<syn::Error> = None;
+        let mut report = |error: syn::Error| match &mut errors {
+            Some(errors) => errors.combine(error),
+            None => errors = Some(error),
+        };
         while !input.is_empty() {
-            let lookahead = input.lookahead1();
-            if lookahead.peek(kw::key) {
-                let option: kw::key = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let template: LitStr = input.parse()?;
-                set_once(&mut args.key, template, option.span, "key")?;
-            } else if lookahead.peek(kw::ttl) {
-                let option: kw::ttl = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let ttl = parse_ttl(input)?;
-                set_once(&mut args.ttl, ttl, option.span, "ttl")?;
-            } else if lookahead.peek(kw::tenant) {
-                let option: kw::tenant = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let argument: Ident = input.parse()?;
-                set_once(&mut args.tenant, argument, option.span, "tenant")?;
-            } else if lookahead.peek(kw::require_tenant) {
-                let option: kw::require_tenant = input.parse()?;
-                set_once(
-                    &mut args.require_tenant,
-                    option.span,
-                    option.span,
-                    "require_tenant",
-                )?;
-            } else if lookahead.peek(kw::version) {
-                let option: kw::version = input.parse()?;
-                input.parse::<Token![=]>()?;
-                let number: LitInt = input.parse()?;
-                let version = number.base10_parse::<u32>().map_err(|_| {
-                    syn::Error::new(
-                        number.span(),
-                        "`version` must be a whole number between 0 and 4294967295",
-                    )
-                })?;
-                set_once(&mut args.version, version, option.span, "version")?;
-            } else {
-                return Err(lookahead.error());
+            if let Err(error) = args.parse_option(input) {
+                report(error);
+                skip_to_comma(input)?;
             }
             if input.is_empty() {
                 break;
             }
-            input.parse::<Token![,]>()?;
+            if input.peek(Token![,]) {
+                input.parse::<Token![,]>()?;
+            } else {
+                // `key = "a" ttl = "5m"`: report the missing comma and read on from here.
+                report(input.error("expected `,` between options"));
+                if !starts_option(input) {
+                    skip_to_comma(input)?;
+                    input.parse::<Option<Token![,]>>()?;
+                }
+            }
         }
-        Ok(args)
+        Ok(Parsed { args, errors })
+    };
+    parser.parse2(tokens).unwrap_or_else(|error| Parsed {
+        args: CachedArgs::default(),
+        errors: Some(error),
+    })
+}
+
+fn skip_to_comma(input: ParseStream<'_>) -> syn::Result<()> {
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<TokenTree>()?;
     }
+    Ok(())
+}
+
+fn starts_option(input: ParseStream<'_>) -> bool {
+    input.peek(kw::key)
+        || input.peek(kw::ttl)
+        || input.peek(kw::tenant)
+        || input.peek(kw::require_tenant)
+        || input.peek(kw::version)
+}
+
+impl CachedArgs {
+    fn parse_option(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
+        if input.peek(kw::key) {
+            let option: kw::key = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let template = parse_template(input)?;
+            set_once(&mut self.key, template, option.span, "key")
+        } else if input.peek(kw::ttl) {
+            let option: kw::ttl = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let ttl = parse_ttl(input)?;
+            set_once(&mut self.ttl, ttl, option.span, "ttl")
+        } else if input.peek(kw::tenant) {
+            let option: kw::tenant = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let argument = parse_tenant(input)?;
+            set_once(&mut self.tenant, argument, option.span, "tenant")
+        } else if input.peek(kw::require_tenant) {
+            let option: kw::require_tenant = input.parse()?;
+            if input.peek(Token![=]) {
+                let equals: Token![=] = input.parse()?;
+                return Err(syn::Error::new(
+                    equals.span,
+                    "`require_tenant` takes no value: write `require_tenant` alone, or leave it out",
+                ));
+            }
+            set_once(
+                &mut self.require_tenant,
+                option.span,
+                option.span,
+                "require_tenant",
+            )
+        } else if input.peek(kw::version) {
+            let option: kw::version = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let version = parse_version(input)?;
+            set_once(&mut self.version, version, option.span, "version")
+        } else if input.peek(Ident) {
+            let unknown: Ident = input.parse()?;
+            Err(syn::Error::new(
+                unknown.span(),
+                format!("unknown option `{unknown}`: the options are {OPTIONS}"),
+            ))
+        } else {
+            Err(input.error(format!("expected an option: {OPTIONS}")))
+        }
+    }
+}
+
+fn parse_template(input: ParseStream<'_>) -> syn::Result<LitStr> {
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    Err(input.error(
+        "`key` is a template string, e.g. `key = \"quote:{ticker}\"`, where `{ticker}` names an argument",
+    ))
 }
 
 fn parse_ttl(input: ParseStream<'_>) -> syn::Result<TtlArg> {
@@ -89,26 +158,67 @@ fn parse_ttl(input: ParseStream<'_>) -> syn::Result<TtlArg> {
         let literal: LitStr = input.parse()?;
         return duration::parse_millis(&literal).map(TtlArg::Millis);
     }
+    if input.peek(LitInt) {
+        let number: LitInt = input.parse()?;
+        return Err(syn::Error::new(
+            number.span(),
+            format!(
+                "a duration needs a unit: write it as a string, e.g. `ttl = \"{}s\"` (units: ms, s, m, h, d)",
+                number.base10_digits()
+            ),
+        ));
+    }
     let path: Path = input.parse().map_err(|error| {
         syn::Error::new(
             error.span(),
             "expected a policy variant such as `Policy::StockPrice` or a duration such as \"5m\"",
         )
     })?;
-    if path.segments.len() < 2 {
+    Ok(TtlArg::Policy(path))
+}
+
+fn parse_tenant(input: ParseStream<'_>) -> syn::Result<Ident> {
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
         return Err(syn::Error::new(
-            path.span(),
-            "`ttl` names a variant of a TTL policy enum, e.g. `Policy::StockPrice`, or is a duration such as \"5m\"",
+            literal.span(),
+            format!(
+                "`tenant` names the argument that holds the tenant id: write `tenant = {}` without quotes",
+                literal.value()
+            ),
         ));
     }
-    Ok(TtlArg::Policy(path))
+    input.parse().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            "`tenant` names the argument that holds the tenant id, e.g. `tenant = account`",
+        )
+    })
+}
+
+fn parse_version(input: ParseStream<'_>) -> syn::Result<u32> {
+    let out_of_range = "`version` is a whole number from 0 to 4294967295; bump it when the cached type changes shape";
+    if input.peek(Token![-]) {
+        let minus: Token![-] = input.parse()?;
+        let number: LitInt = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            quote::quote!(#minus #number),
+            out_of_range,
+        ));
+    }
+    let number: LitInt = input
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), out_of_range))?;
+    number
+        .base10_parse::<u32>()
+        .map_err(|_| syn::Error::new(number.span(), out_of_range))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, span: Span, name: &str) -> syn::Result<()> {
     if slot.is_some() {
         return Err(syn::Error::new(
             span,
-            format!("`{name}` set multiple times"),
+            format!("`{name}` set multiple times: keep one"),
         ));
     }
     *slot = Some(value);

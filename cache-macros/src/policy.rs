@@ -1,16 +1,43 @@
 //! `#[derive(TtlPolicy)]`: a fieldless enum whose variants each carry a `#[ttl("…")]`.
 
 use proc_macro2::TokenStream;
-use quote::quote;
-use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, Fields, LitStr};
+use quote::{quote, quote_spanned};
+use syn::{Data, DeriveInput, Fields, Ident, LitStr};
 
 use crate::duration;
+use crate::expand::combine;
 
 pub(crate) fn derive(item: TokenStream) -> TokenStream {
-    match syn::parse2::<DeriveInput>(item).and_then(|input| expand(&input)) {
+    let input = match syn::parse2::<DeriveInput>(item) {
+        Ok(input) => input,
+        Err(error) => return error.to_compile_error(),
+    };
+    match expand(&input) {
         Ok(tokens) => tokens,
-        Err(error) => error.to_compile_error(),
+        Err(error) => {
+            let error = error.to_compile_error();
+            let fallback = fallback(&input);
+            quote!(#error #fallback)
+        }
+    }
+}
+
+/// An impl that never runs, emitted next to the errors, so that every `ttl = ThisEnum::Variant`
+/// in the crate does not add "is not a TTL policy" to the real error (as thiserror's fallback).
+fn fallback(input: &DeriveInput) -> TokenStream {
+    if !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let ident = &input.ident;
+    quote_spanned! {ident.span()=>
+        impl ::cache_runtime::TtlPolicy for #ident {
+            fn name(&self) -> &'static str {
+                ::core::unreachable!()
+            }
+            fn default_ttl(&self) -> ::core::time::Duration {
+                ::core::unreachable!()
+            }
+        }
     }
 }
 
@@ -22,49 +49,35 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         ));
     };
     if !input.generics.params.is_empty() {
-        return Err(syn::Error::new(
-            input.generics.span(),
+        return Err(syn::Error::new_spanned(
+            &input.generics,
             "a `TtlPolicy` enum cannot be generic",
         ));
     }
     let mut names = Vec::new();
     let mut ttls = Vec::new();
     let mut variants = Vec::new();
+    let mut errors = Vec::new();
     for variant in &data.variants {
         if !matches!(variant.fields, Fields::Unit) {
-            return Err(syn::Error::new(
-                variant.fields.span(),
-                "`TtlPolicy` variants carry no data: a policy is a name and a TTL",
+            errors.push(syn::Error::new_spanned(
+                &variant.fields,
+                "`TtlPolicy` variants carry no data: a policy is a name and a TTL; remove the fields",
             ));
         }
-        let mut ttl = None;
-        for attr in variant.attrs.iter().filter(|a| a.path().is_ident("ttl")) {
-            if ttl.is_some() {
-                return Err(syn::Error::new(attr.span(), "`#[ttl]` set multiple times"));
-            }
-            let literal: LitStr = attr.parse_args().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "write the TTL as a duration, e.g. `#[ttl(\"5m\")]`",
-                )
-            })?;
-            ttl = Some(duration::parse_millis(&literal)?);
+        match variant_ttl(variant) {
+            Ok(millis) => ttls.push(millis),
+            Err(error) => errors.push(error),
         }
-        let Some(millis) = ttl else {
-            return Err(syn::Error::new(
-                variant.ident.span(),
-                format!(
-                    "variant `{}` has no TTL: add `#[ttl(\"5m\")]` (units: ms, s, m, h, d)",
-                    variant.ident
-                ),
-            ));
-        };
         variants.push(&variant.ident);
         names.push(snake_case(&variant.ident.to_string()));
-        ttls.push(millis);
+    }
+    if let Some(errors) = combine(errors) {
+        return Err(errors);
     }
     let ident = &input.ident;
-    Ok(quote! {
+    // Spanned on the enum's name: rustc's "the trait is implemented for …" hints point there.
+    Ok(quote_spanned! {ident.span()=>
         impl ::cache_runtime::TtlPolicy for #ident {
             fn name(&self) -> &'static str {
                 match self { #(Self::#variants => #names,)* }
@@ -74,6 +87,36 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     })
+}
+
+/// The variant's `#[ttl("…")]` in milliseconds.
+fn variant_ttl(variant: &syn::Variant) -> syn::Result<u64> {
+    let mut ttl = None;
+    for attr in variant.attrs.iter().filter(|a| a.path().is_ident("ttl")) {
+        if ttl.is_some() {
+            return Err(syn::Error::new_spanned(
+                attr,
+                "`#[ttl]` set multiple times: keep one",
+            ));
+        }
+        let literal: LitStr = attr.parse_args().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "write the TTL as a duration string, e.g. `#[ttl(\"5m\")]` (units: ms, s, m, h, d)",
+            )
+        })?;
+        ttl = Some(duration::parse_millis(&literal)?);
+    }
+    ttl.ok_or_else(|| missing_ttl(&variant.ident))
+}
+
+fn missing_ttl(variant: &Ident) -> syn::Error {
+    syn::Error::new(
+        variant.span(),
+        format!(
+            "variant `{variant}` has no TTL: add `#[ttl(\"5m\")]` above it (units: ms, s, m, h, d)"
+        ),
+    )
 }
 
 /// `AiAnalysis` -> `ai_analysis`, `HTTPQuota` -> `http_quota`.

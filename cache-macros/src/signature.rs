@@ -1,9 +1,14 @@
 //! Reading and checking the function under `#[cached]`: it must be an `async fn`, its arguments
-//! are what key templates may name, and its return type must be something a cache can hold.
+//! are what key templates and `tenant = …` may name, and its return type must be something a
+//! cache can hold.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, Pat, ReturnType, Signature, Type};
+use syn::{
+    Attribute, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Signature, Type,
+    Visibility,
+};
 
 /// A named argument of the function.
 pub(crate) struct Param {
@@ -19,10 +24,22 @@ pub(crate) struct FnInfo {
     pub unnamed: Vec<Span>,
 }
 
+/// Where a name that must be an argument comes from, for the error message.
+pub(crate) enum Reference<'a> {
+    /// `{name…}` in the key template.
+    Placeholder(&'a str),
+    /// `tenant = name`.
+    Tenant,
+}
+
 pub(crate) fn read(item: &ItemFn) -> syn::Result<FnInfo> {
     let sig = &item.sig;
-    check_async(sig)?;
-    check_output(&sig.output)?;
+    let mut errors = Vec::new();
+    errors.extend(check_async(sig).err());
+    errors.extend(check_output(&sig.output).err());
+    if let Some(error) = crate::expand::combine(errors) {
+        return Err(error);
+    }
     let mut params = Vec::new();
     let mut receiver = None;
     let mut unnamed = Vec::new();
@@ -44,6 +61,66 @@ pub(crate) fn read(item: &ItemFn) -> syn::Result<FnInfo> {
     })
 }
 
+impl FnInfo {
+    /// Checks that `name` is an argument; the error is spanned at `span` and suggests the closest
+    /// argument, if one is close.
+    pub(crate) fn find(&self, name: &str, span: Span, reference: Reference<'_>) -> syn::Result<()> {
+        if self.params.iter().any(|p| p.ident == name) {
+            return Ok(());
+        }
+        let quoted = match reference {
+            Reference::Placeholder(placeholder) => format!("`{{{placeholder}}}`"),
+            Reference::Tenant => format!("`tenant = {name}`"),
+        };
+        let names: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| p.ident.to_string())
+            .chain(self.receiver.map(|_| "self".to_owned()))
+            .collect();
+        let message = if names.is_empty() {
+            format!("{quoted} names no argument: this function takes no arguments")
+        } else {
+            let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            let mut message = format!(
+                "{quoted} names no argument of this function; its arguments are {}",
+                listed.join(", ")
+            );
+            if let Some(closest) = closest(name, &names) {
+                message.push_str(&format!("; did you mean `{closest}`?"));
+            }
+            message
+        };
+        Err(syn::Error::new(span, message))
+    }
+}
+
+/// The argument whose name is within a small edit distance of `name`, if any.
+fn closest<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    names
+        .iter()
+        .filter(|candidate| candidate.as_str() != "self")
+        .map(|candidate| (edit_distance(name, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate.as_str())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 fn check_async(sig: &Signature) -> syn::Result<()> {
     if sig.asyncness.is_none() {
         return Err(syn::Error::new(
@@ -63,8 +140,8 @@ fn check_async(sig: &Signature) -> syn::Result<()> {
 fn check_output(output: &ReturnType) -> syn::Result<()> {
     if let ReturnType::Type(_, ty) = output {
         if let Type::ImplTrait(impl_trait) = &**ty {
-            return Err(syn::Error::new(
-                impl_trait.span(),
+            return Err(syn::Error::new_spanned(
+                impl_trait,
                 "`#[cached]` cannot store an `impl Trait` return type: return a concrete type that implements `Serialize` and `Deserialize`",
             ));
         }
@@ -77,5 +154,65 @@ pub(crate) fn output_type(output: &ReturnType) -> Type {
     match output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => (**ty).clone(),
+    }
+}
+
+/// Where to report a return type that the cache cannot store: the `T` of `Result<T, E>` or
+/// `Option<T>`, which is what gets stored, else the type itself. Only the first token of a type
+/// can carry the span on stable Rust.
+pub(crate) fn stored_type_span(output: &Type) -> Span {
+    if let Type::Path(path) = output {
+        if let Some(last) = path.path.segments.last() {
+            if last.ident == "Result" || last.ident == "Option" {
+                if let PathArguments::AngleBracketed(args) = &last.arguments {
+                    if let Some(GenericArgument::Type(stored)) = args.args.first() {
+                        return stored.span();
+                    }
+                }
+            }
+        }
+    }
+    output.span()
+}
+
+/// The error for an attribute on something that is not a function with a body, spanned at the
+/// keyword of that item (`struct`, `impl`, …), or at the signature of a bodiless declaration.
+pub(crate) fn not_a_function(item: TokenStream) -> syn::Error {
+    if let Ok(declaration) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
+        if declaration.default.is_none() {
+            return syn::Error::new(
+                declaration.sig.ident.span(),
+                "`#[cached]` needs the function's body: put it on the method's implementation, not on its declaration",
+            );
+        }
+    }
+    let first_token = |input: ParseStream<'_>| {
+        input.call(Attribute::parse_outer)?;
+        input.parse::<Visibility>()?;
+        let span = input.parse::<TokenTree>()?.span();
+        input.parse::<TokenStream>()?;
+        Ok(span)
+    };
+    let span = first_token
+        .parse2(item)
+        .unwrap_or_else(|_| Span::call_site());
+    syn::Error::new(
+        span,
+        "`#[cached]` goes on an `async fn` (a free function or a method)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{closest, edit_distance};
+
+    #[test]
+    fn suggestions_are_close_names_only() {
+        assert_eq!(edit_distance("tickr", "ticker"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let names = vec!["ticker".to_owned(), "kind".to_owned()];
+        assert_eq!(closest("tickr", &names), Some("ticker"));
+        assert_eq!(closest("kinds", &names), Some("kind"));
+        assert_eq!(closest("market", &names), None);
     }
 }

@@ -4,7 +4,6 @@
 //! runtime can write it as is. Two placeholders must be separated by a `:`; the runtime escapes
 //! `:` inside argument values, so distinct values can never render the same key.
 
-use proc_macro2::Span;
 use syn::LitStr;
 
 /// One piece of a parsed template.
@@ -30,10 +29,10 @@ impl Placeholder {
     }
 }
 
-/// A parsed key template with the span of its string literal, where every error points.
+/// A parsed key template. Every error points at its string literal: a span inside a literal is
+/// not available to procedural macros on stable Rust.
 pub(crate) struct Template {
     pub pieces: Vec<Piece>,
-    pub span: Span,
 }
 
 const ALLOWED: &str = "letters, digits and `_ - . : /`";
@@ -67,8 +66,9 @@ pub(crate) fn parse(lit: &LitStr) -> syn::Result<Template> {
                     inner.push(c);
                 }
                 if !closed {
+                    let example = if is_ident(&inner) { inner.as_str() } else { "argument" };
                     return Err(error(format!(
-                        "unclosed `{{` in key template: close the placeholder, e.g. `{{{inner}}}`"
+                        "unclosed `{{` in key template: close the placeholder, e.g. `{{{example}}}`"
                     )));
                 }
                 let placeholder = parse_placeholder(&inner).map_err(error)?;
@@ -111,7 +111,7 @@ pub(crate) fn parse(lit: &LitStr) -> syn::Result<Template> {
     if !text.is_empty() {
         pieces.push(Piece::Text(text));
     }
-    Ok(Template { pieces, span })
+    Ok(Template { pieces })
 }
 
 fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
@@ -129,7 +129,12 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
     }
     let mut fields = Vec::new();
     for field in parts {
-        if !(is_ident(field) || (!field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()))) {
+        if field.is_empty() {
+            return Err(format!(
+                "`{{{inner}}}` has an empty field name: write `{{argument.field}}`, e.g. `{{user.id}}` or `{{pair.0}}`"
+            ));
+        }
+        if !(is_ident(field) || field.bytes().all(|b| b.is_ascii_digit())) {
             return Err(format!(
                 "`{{{inner}}}` is not a placeholder: `{field}` is not a field name"
             ));

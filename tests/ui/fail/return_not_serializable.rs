@@ -1,0 +1,16 @@
+use cache_runtime::{cached, Policy};
+
+struct Quote {
+    price: u64,
+}
+
+#[cached(key = "quote:{ticker}", ttl = Policy::StockPrice)]
+async fn quote(ticker: &str) -> Quote {
+    Quote {
+        price: ticker.len() as u64,
+    }
+}
+
+fn main() {
+    let _ = quote("7203");
+}
