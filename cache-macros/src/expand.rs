@@ -7,7 +7,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, LitStr, Pat};
 
 use crate::args::{self, CachedArgs, TtlArg};
-use crate::signature::{self, FnInfo, Reference};
+use crate::signature::{self, FnInfo, Generic, Reference};
 use crate::template::{self, Piece, Placeholder};
 
 /// Entry point of `#[cached]`: the wrapped function, or the function unchanged plus the errors.
@@ -376,6 +376,19 @@ fn key_from_arguments(info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
         steps.push(KeyStep::Arg {
             value: quote!(#ident),
             span: ident.span(),
+        });
+    }
+    for generic in &info.generics {
+        steps.push(KeyStep::Text(":".to_owned()));
+        steps.push(match generic {
+            Generic::Type(ident) => KeyStep::Arg {
+                value: quote!(::core::any::type_name::<#ident>()),
+                span: ident.span(),
+            },
+            Generic::Const(ident) => KeyStep::Arg {
+                value: quote!(#ident),
+                span: ident.span(),
+            },
         });
     }
     Ok(steps)

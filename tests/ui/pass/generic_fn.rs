@@ -15,9 +15,18 @@ async fn describe<T: Serialize + std::fmt::Debug>(value: &T) -> String {
     format!("{value:?}")
 }
 
+/// A derived key holds the type and const parameters as well as the arguments.
+#[cached(ttl = "1m")]
+async fn batch<T: Serialize, const N: usize>(first: T) -> usize {
+    let _ = first;
+    N
+}
+
 #[tokio::main]
 async fn main() {
     let cache = CacheBuilder::new().build().await.unwrap();
     assert_eq!(cache.scope(echo(7_u32)).await, vec![7, 7]);
     assert_eq!(cache.scope(describe(&"x")).await, "\"x\"");
+    assert_eq!(cache.scope(batch::<_, 3>(1_u8)).await, 3);
+    assert_eq!(cache.scope(batch::<_, 4>(1_u8)).await, 4);
 }
