@@ -16,10 +16,54 @@ mod kw {
     syn::custom_keyword!(tenant);
     syn::custom_keyword!(require_tenant);
     syn::custom_keyword!(version);
+    syn::custom_keyword!(tags);
+    syn::custom_keyword!(stale_if_error);
+    syn::custom_keyword!(refresh_ahead);
+    syn::custom_keyword!(lock);
+    syn::custom_keyword!(function);
+    syn::custom_keyword!(tenant_entries);
 }
 
-/// The options, as listed in error messages.
-const OPTIONS: &str = "`key`, `ttl`, `tenant`, `require_tenant` and `version`";
+/// Which attribute the options belong to: each takes a subset of them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Cached,
+    Put,
+    Evict,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Cached => "#[cached]",
+            Kind::Put => "#[cache_put]",
+            Kind::Evict => "#[cache_evict]",
+        }
+    }
+
+    /// The options, as listed in error messages.
+    fn options(self) -> &'static str {
+        match self {
+            Kind::Cached => "`key`, `ttl`, `tenant`, `require_tenant`, `version`, `tags`, `stale_if_error`, `refresh_ahead` and `lock`",
+            Kind::Put => "`key`, `ttl`, `tenant`, `require_tenant`, `version`, `tags` and `stale_if_error`",
+            Kind::Evict => "`key`, `version`, `tenant`, `tags`, `function` and `tenant_entries`",
+        }
+    }
+
+    fn allows(self, option: &str) -> bool {
+        match self {
+            Kind::Cached => !matches!(option, "function" | "tenant_entries"),
+            Kind::Put => !matches!(
+                option,
+                "function" | "tenant_entries" | "refresh_ahead" | "lock"
+            ),
+            Kind::Evict => matches!(
+                option,
+                "key" | "version" | "tenant" | "tags" | "function" | "tenant_entries"
+            ),
+        }
+    }
+}
 
 /// Where an entry's time to live comes from.
 pub(crate) enum TtlArg {
@@ -37,6 +81,18 @@ pub(crate) struct CachedArgs {
     pub tenant: Option<Ident>,
     pub require_tenant: Option<Span>,
     pub version: Option<u32>,
+    /// `tags = ["ticker:{ticker}", …]`.
+    pub tags: Option<Vec<LitStr>>,
+    /// `stale_if_error = "1h"`, in milliseconds.
+    pub stale_if_error: Option<u64>,
+    /// `refresh_ahead = 0.8`, in thousandths of the TTL, with the option's span.
+    pub refresh_ahead: Option<(u16, Span)>,
+    /// `lock` or `lock = "5s"`: the lease, in milliseconds.
+    pub lock: Option<u64>,
+    /// `#[cache_evict(function = quote)]`: every entry of that cached function.
+    pub function: Option<Path>,
+    /// `#[cache_evict(tenant_entries)]`: every entry of the tenant.
+    pub tenant_entries: Option<Span>,
 }
 
 /// The options that parsed, and the errors of those that did not.
@@ -45,7 +101,10 @@ pub(crate) struct Parsed {
     pub errors: Option<syn::Error>,
 }
 
-pub(crate) fn parse(tokens: TokenStream) -> Parsed {
+/// The default lease of `lock` without a value.
+const DEFAULT_LEASE_MS: u64 = 5_000;
+
+pub(crate) fn parse(tokens: TokenStream, kind: Kind) -> Parsed {
     let parser = |input: ParseStream<'_>| {
         let mut args = CachedArgs::default();
         let mut errors: Option<syn::Error> = None;
@@ -54,7 +113,7 @@ pub(crate) fn parse(tokens: TokenStream) -> Parsed {
             None => errors = Some(error),
         };
         while !input.is_empty() {
-            if let Err(error) = args.parse_option(input) {
+            if let Err(error) = args.parse_option(input, kind) {
                 report(error);
                 skip_to_comma(input)?;
             }
@@ -93,11 +152,103 @@ fn starts_option(input: ParseStream<'_>) -> bool {
         || input.peek(kw::tenant)
         || input.peek(kw::require_tenant)
         || input.peek(kw::version)
+        || input.peek(kw::tags)
+        || input.peek(kw::stale_if_error)
+        || input.peek(kw::refresh_ahead)
+        || input.peek(kw::lock)
+        || input.peek(kw::function)
+        || input.peek(kw::tenant_entries)
 }
 
 impl CachedArgs {
-    fn parse_option(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
-        if input.peek(kw::key) {
+    fn parse_option(&mut self, input: ParseStream<'_>, kind: Kind) -> syn::Result<()> {
+        if input.peek(Ident) {
+            let fork = input.fork();
+            let name: Ident = fork.parse()?;
+            let name = name.to_string();
+            if starts_option(input) && !kind.allows(&name) {
+                let option: Ident = input.parse()?;
+                if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    skip_to_comma(input)?;
+                }
+                return Err(syn::Error::new(
+                    option.span(),
+                    format!(
+                        "`{name}` is not an option of {}: its options are {}",
+                        kind.name(),
+                        kind.options()
+                    ),
+                ));
+            }
+        }
+        if input.peek(kw::tags) {
+            let option: kw::tags = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let content;
+            syn::bracketed!(content in input);
+            let tags = content
+                .parse_terminated(<LitStr as syn::parse::Parse>::parse, Token![,])
+                .map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`tags` is a list of tag templates, e.g. `tags = [\"ticker:{ticker}\", \"market\"]`",
+                    )
+                })?;
+            set_once(
+                &mut self.tags,
+                tags.into_iter().collect(),
+                option.span,
+                "tags",
+            )
+        } else if input.peek(kw::stale_if_error) {
+            let option: kw::stale_if_error = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let window = parse_duration(input, "stale_if_error", "1h")?;
+            set_once(
+                &mut self.stale_if_error,
+                window,
+                option.span,
+                "stale_if_error",
+            )
+        } else if input.peek(kw::refresh_ahead) {
+            let option: kw::refresh_ahead = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let share = parse_share(input)?;
+            set_once(
+                &mut self.refresh_ahead,
+                (share, option.span),
+                option.span,
+                "refresh_ahead",
+            )
+        } else if input.peek(kw::lock) {
+            let option: kw::lock = input.parse()?;
+            let lease = if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                parse_duration(input, "lock", "5s")?
+            } else {
+                DEFAULT_LEASE_MS
+            };
+            set_once(&mut self.lock, lease, option.span, "lock")
+        } else if input.peek(kw::function) {
+            let option: kw::function = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let path: Path = input.parse().map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    "`function` names a `#[cached]` function, e.g. `function = quote`",
+                )
+            })?;
+            set_once(&mut self.function, path, option.span, "function")
+        } else if input.peek(kw::tenant_entries) {
+            let option: kw::tenant_entries = input.parse()?;
+            set_once(
+                &mut self.tenant_entries,
+                option.span,
+                option.span,
+                "tenant_entries",
+            )
+        } else if input.peek(kw::key) {
             let option: kw::key = input.parse()?;
             input.parse::<Token![=]>()?;
             let template = parse_template(input)?;
@@ -136,11 +287,38 @@ impl CachedArgs {
             let unknown: Ident = input.parse()?;
             Err(syn::Error::new(
                 unknown.span(),
-                format!("unknown option `{unknown}`: the options are {OPTIONS}"),
+                format!(
+                    "unknown option `{unknown}`: the options are {}",
+                    kind.options()
+                ),
             ))
         } else {
-            Err(input.error(format!("expected an option: {OPTIONS}")))
+            Err(input.error(format!("expected an option: {}", kind.options())))
         }
+    }
+}
+
+fn parse_duration(input: ParseStream<'_>, option: &str, example: &str) -> syn::Result<u64> {
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        return duration::parse_millis(&literal);
+    }
+    Err(input.error(format!(
+        "`{option}` is a duration, e.g. `{option} = \"{example}\"` (units: ms, s, m, h, d)"
+    )))
+}
+
+/// `refresh_ahead = 0.8`: the share of the TTL after which a hit triggers a refresh.
+fn parse_share(input: ParseStream<'_>) -> syn::Result<u16> {
+    let message = "`refresh_ahead` is the share of the TTL after which a hit is refreshed in the background: a number between 0 and 1 exclusive, e.g. `refresh_ahead = 0.8`";
+    let literal: syn::LitFloat = input
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), message))?;
+    match literal.base10_parse::<f64>() {
+        Ok(share) if share > 0.0 && share < 1.0 => {
+            Ok((share * 1000.0).round().clamp(1.0, 999.0) as u16)
+        }
+        _ => Err(syn::Error::new(literal.span(), message)),
     }
 }
 

@@ -31,7 +31,24 @@ mod template;
 ///   function, as without the attribute.
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::cached(args.into(), item.into()).into()
+    expand::attribute(args.into(), item.into(), args::Kind::Cached).into()
+}
+
+/// Always runs the function and stores its cacheable result under the key: write-through.
+///
+/// Takes the options of `#[cached]` except `refresh_ahead` and `lock`.
+#[proc_macro_attribute]
+pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(args.into(), item.into(), args::Kind::Put).into()
+}
+
+/// Runs the function, then, unless it returned `Err`, deletes the entries it names: `key = "…"`
+/// (one entry, same template syntax as `#[cached]`), `tags = ["…"]`, `function = cached_fn` (all
+/// entries of a free `#[cached]` function, every tenant) and/or `tenant_entries` (all of the
+/// tenant's entries). `version` and `tenant` work as in `#[cached]`.
+#[proc_macro_attribute]
+pub fn cache_evict(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(args.into(), item.into(), args::Kind::Evict).into()
 }
 
 /// Derives `cache_runtime::TtlPolicy` for a fieldless enum: one `#[ttl("…")]` per variant.

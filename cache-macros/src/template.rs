@@ -149,3 +149,51 @@ fn is_ident(text: &str) -> bool {
     matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
         && chars.all(|c| c == '_' || c.is_alphanumeric())
 }
+
+/// A parsed tag template: `"ticker:{ticker}"` is the name `ticker` and one value.
+pub(crate) struct TagTemplate {
+    pub name: String,
+    pub values: Vec<Placeholder>,
+}
+
+/// Parses `name` or `name:{arg}` (more values: `name:{a}:{b}`), the shape `Tag::new(name)
+/// .with(a).with(b)` renders, so that a tag built at run time matches the one declared here.
+pub(crate) fn parse_tag(lit: &LitStr) -> syn::Result<TagTemplate> {
+    let shape = "a tag is a name, optionally followed by `:{argument}` values: `\"market\"` or `\"ticker:{ticker}\"`";
+    let error = |message: String| syn::Error::new(lit.span(), message);
+    let template = parse(lit)?;
+    let mut pieces = template.pieces.into_iter();
+    let name = match pieces.next() {
+        Some(Piece::Text(text)) => text,
+        _ => {
+            return Err(error(format!(
+                "{shape}; this one does not start with a name"
+            )))
+        }
+    };
+    let (name, expects_value) = match name.strip_suffix(':') {
+        Some(name) => (name.to_owned(), true),
+        None => (name, false),
+    };
+    if name.is_empty() || name.contains(':') {
+        return Err(error(format!(
+            "`{name}` is not a tag name: {shape}; the name holds no `:`"
+        )));
+    }
+    let mut values = Vec::new();
+    let mut expects_value = expects_value;
+    for piece in pieces {
+        match (piece, expects_value) {
+            (Piece::Arg(placeholder), true) => {
+                values.push(placeholder);
+                expects_value = false;
+            }
+            (Piece::Text(text), false) if text == ":" => expects_value = true,
+            _ => return Err(error(shape.to_owned())),
+        }
+    }
+    if expects_value {
+        return Err(error(format!("{shape}; this one ends with `:`")));
+    }
+    Ok(TagTemplate { name, values })
+}

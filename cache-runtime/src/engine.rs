@@ -18,12 +18,12 @@ use serde::Serialize;
 
 use crate::codec;
 use crate::flight::{Flights, Outcome, Role};
-use crate::invalidation::{Indexes, InvalidateError};
+use crate::invalidation::{self, Indexes, InvalidateError};
 use crate::key::EntryKey;
 use crate::metrics::{Counters, LogGate, Metrics, Stats};
 use crate::policy::TtlOverrides;
 use crate::private::shape::{Adapter, Share};
-use crate::private::{Site, Ttl};
+use crate::private::{Eviction, Site, Ttl};
 use crate::store::{stale_key, Backend, Index, Store, StoreError, Write};
 
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -522,37 +522,54 @@ impl Engine {
         }
     }
 
-    /// The entry for `entry`, if stored and decodable, without computing it.
-    pub(crate) async fn peek<T: DeserializeOwned>(
-        &self,
-        site: &Site,
-        entry: &EntryKey,
-    ) -> Option<T> {
+    /// The bytes stored for `entry`, without computing anything or counting a lookup.
+    pub(crate) async fn peek(&self, site: &Site, entry: &EntryKey) -> Option<bytes::Bytes> {
         let store = self.backend.as_ref()?;
-        let counters = self.counters(site);
-        match self.lookup::<T>(store, &entry.key, false, &counters).await {
-            Lookup::Hit(value, _) => Some(value),
-            Lookup::Miss | Lookup::Unreachable => None,
+        match store.get(&entry.key, false).await {
+            Ok(found) => found.map(|found| found.value),
+            Err(error) => {
+                self.store_failed(&self.counters(site), "get", &error);
+                None
+            }
         }
     }
 
-    /// Stores `value` for `entry` unconditionally.
-    pub(crate) async fn put<T: Serialize + ?Sized>(
-        &self,
-        site: &Site,
-        entry: &EntryKey,
-        value: &T,
-    ) {
-        let Some(store) = &self.backend else {
-            return;
-        };
-        match codec::encode(value) {
-            Ok(bytes) => {
-                let counters = self.counters(site);
-                self.store(store, site, entry, bytes, &counters).await;
-            }
-            Err(error) => self.log_unencodable(site, &error),
+    /// Stores encoded `bytes` for `entry` unconditionally (`#[cache_put]`, `CacheEntry::put`).
+    pub(crate) async fn put(&self, site: &Site, entry: &EntryKey, bytes: bytes::Bytes) {
+        if let Some(store) = &self.backend {
+            let counters = self.counters(site);
+            self.store(store, site, entry, bytes, &counters).await;
         }
+    }
+
+    /// Deletes what a `#[cache_evict]` names for the call that produced `entry`.
+    pub(crate) async fn evict(
+        &self,
+        entry: &EntryKey,
+        eviction: &Eviction,
+    ) -> Result<(), InvalidateError> {
+        let tenant = entry.tenant_segment(&self.prefix);
+        if eviction.key {
+            self.delete_entries(vec![entry.key.clone()]).await?;
+        }
+        for tag in &entry.tags {
+            self.delete_index(invalidation::tag_index(&self.prefix, tenant, tag))
+                .await?;
+        }
+        if eviction.tenant_entries {
+            self.delete_index(invalidation::tenant_index(&self.prefix, tenant, "all"))
+                .await?;
+        }
+        if let Some(function) = eviction.function {
+            self.delete_function(function).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every entry of the function at `path`, every tenant.
+    pub(crate) async fn delete_function(&self, path: &str) -> Result<u64, InvalidateError> {
+        self.delete_index(invalidation::function_index(&self.prefix, path))
+            .await
     }
 
     /// Deletes entries by key, with their stale copies.

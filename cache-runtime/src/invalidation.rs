@@ -90,7 +90,7 @@ impl Indexes<'_> {
     pub(crate) fn all(&self, tags: &[String]) -> Vec<String> {
         let function = dotted(self.function);
         let mut sets = Vec::with_capacity(5 + tags.len());
-        sets.push(format!("{}:idx:fn:{function}", self.prefix));
+        sets.push(function_index(self.prefix, self.function));
         sets.push(tenant_index(self.prefix, self.tenant, "all"));
         sets.push(tenant_index(
             self.prefix,
@@ -98,7 +98,7 @@ impl Indexes<'_> {
             &format!("fn:{function}"),
         ));
         if let Some(policy) = self.policy {
-            sets.push(format!("{}:idx:policy:{policy}", self.prefix));
+            sets.push(policy_index(self.prefix, policy));
             sets.push(tenant_index(
                 self.prefix,
                 self.tenant,
@@ -106,18 +106,31 @@ impl Indexes<'_> {
             ));
         }
         for tag in tags {
-            sets.push(tenant_index(
-                self.prefix,
-                self.tenant,
-                &format!("tag:{tag}"),
-            ));
+            sets.push(tag_index(self.prefix, self.tenant, tag));
         }
         sets
     }
 }
 
-fn tenant_index(prefix: &str, tenant: &str, rest: &str) -> String {
+/// Every entry of the function at `path`, every tenant.
+pub(crate) fn function_index(prefix: &str, path: &str) -> String {
+    format!("{prefix}:idx:fn:{}", dotted(path))
+}
+
+/// Every entry of the policy named `policy`, every tenant.
+pub(crate) fn policy_index(prefix: &str, policy: &str) -> String {
+    format!("{prefix}:idx:policy:{policy}")
+}
+
+/// The entries of one tenant segment (`t=<escaped id>` or `_`): `rest` is `all`,
+/// `fn:<function>`, `policy:<policy>` or `tag:<tag>`.
+pub(crate) fn tenant_index(prefix: &str, tenant: &str, rest: &str) -> String {
     format!("{prefix}:idx:{tenant}:{rest}")
+}
+
+/// The entries of one tenant segment with the rendered tag `tag`.
+pub(crate) fn tag_index(prefix: &str, tenant: &str, tag: &str) -> String {
+    tenant_index(prefix, tenant, &format!("tag:{tag}"))
 }
 
 fn tenant_segment(tenant: Option<&str>) -> String {
@@ -140,13 +153,12 @@ impl Cache {
     /// Deletes every entry of one `#[cached]` function, for every tenant. `function` is its
     /// path, e.g. `"my_service::quotes::quote"` (what `module_path!()` gives, then the name).
     pub async fn invalidate_function(&self, function: &str) -> Result<u64, InvalidateError> {
-        let index = format!("{}:idx:fn:{}", self.engine.prefix, dotted(function));
-        self.engine.delete_index(index).await
+        self.engine.delete_function(function).await
     }
 
     /// Deletes every entry stored under `policy`, for every tenant.
     pub async fn invalidate_policy(&self, policy: &dyn TtlPolicy) -> Result<u64, InvalidateError> {
-        let index = format!("{}:idx:policy:{}", self.engine.prefix, policy.name());
+        let index = policy_index(&self.engine.prefix, policy.name());
         self.engine.delete_index(index).await
     }
 
@@ -184,8 +196,7 @@ impl Cache {
         tenant: Option<&str>,
         tag: &Tag,
     ) -> Result<u64, InvalidateError> {
-        let rest = format!("tag:{}", tag.rendered);
-        let index = tenant_index(&self.engine.prefix, &tenant_segment(tenant), &rest);
+        let index = tag_index(&self.engine.prefix, &tenant_segment(tenant), &tag.rendered);
         self.engine.delete_index(index).await
     }
 

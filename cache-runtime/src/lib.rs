@@ -58,6 +58,7 @@ mod breaker;
 mod codec;
 mod config;
 mod engine;
+mod entry;
 mod flight;
 mod invalidation;
 mod key;
@@ -75,10 +76,11 @@ pub(crate) use crate::__private as private;
 pub use crate::breaker::BreakerState;
 pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::Cache;
+pub use crate::entry::CacheEntry;
 pub use crate::invalidation::{InvalidateError, Tag};
 pub use crate::metrics::{PolicyStats, Stats};
 pub use crate::policy::{Policy, TtlPolicy};
-pub use cache_macros::{cached, TtlPolicy};
+pub use cache_macros::{cache_evict, cache_put, cached, TtlPolicy};
 
 /// Builds the cache from the environment (see the table in [`CacheBuilder`]'s module docs and the
 /// README) and installs it for the whole process.

@@ -271,29 +271,69 @@ impl Call {
         }
     }
 
-    /// The full key of this call (`key` companion), `None` when no cache is in use.
-    pub fn key(self) -> Option<String> {
-        self.finish().map(|(_, _, entry)| entry.key)
+    /// The full key of this call, `None` when no cache is in use.
+    pub(crate) fn full_key(&self) -> Option<String> {
+        let active = self.active.as_ref()?;
+        let mut key = active.entry.key.clone();
+        push_version(&mut key, active.site.version);
+        Some(key)
     }
 
-    /// Deletes this call's entry (`invalidate` companion).
-    pub async fn invalidate(self) -> Result<bool, crate::InvalidateError> {
+    /// Deletes this call's entry.
+    pub(crate) async fn invalidate(self) -> Result<bool, crate::InvalidateError> {
         match self.finish() {
             Some((engine, _, entry)) => Ok(engine.delete_entries(vec![entry.key]).await? > 0),
             None => Ok(false),
         }
     }
 
-    /// Reads this call's entry without computing it (`peek` companion).
-    pub async fn peek<T: DeserializeOwned>(self) -> Option<T> {
+    /// Deletes every entry of this call's function, for every tenant.
+    pub(crate) async fn invalidate_function(self) -> Result<u64, crate::InvalidateError> {
+        match self.finish() {
+            Some((engine, site, _)) => engine.delete_function(site.name).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Reads this call's entry without computing it.
+    pub(crate) async fn peek_bytes(self) -> Option<bytes::Bytes> {
         let (engine, site, entry) = self.finish()?;
         engine.peek(site, &entry).await
     }
 
-    /// Stores `value` as this call's entry (`#[cache_put]`); failures are counted, not returned.
-    pub async fn put<T: Serialize + ?Sized>(self, value: &T) {
+    /// Stores encoded bytes as this call's entry.
+    pub(crate) async fn put_bytes(self, bytes: bytes::Bytes) {
         if let Some((engine, site, entry)) = self.finish() {
-            engine.put(site, &entry, value).await;
+            engine.put(site, &entry, bytes).await;
+        }
+    }
+
+    /// `#[cache_put]`: stores the cacheable part of `result`.
+    pub async fn put_result<R, T: Serialize>(self, adapter: shape::Adapter<R, T>, result: &R) {
+        let Some(value) = (adapter.get)(result) else {
+            return;
+        };
+        let Some((engine, site, entry)) = self.finish() else {
+            return;
+        };
+        match crate::codec::encode(value) {
+            Ok(bytes) => engine.put(site, &entry, bytes).await,
+            Err(error) => {
+                tracing::warn!(function = site.name, %error, "cache: result cannot be encoded as JSON and is not stored")
+            }
+        }
+    }
+
+    /// `#[cache_evict]`: unless `result` is a failure, deletes what `eviction` names.
+    pub async fn evict<R, T>(self, adapter: shape::Adapter<R, T>, result: &R, eviction: Eviction) {
+        if (adapter.failed)(result) {
+            return;
+        }
+        let Some((engine, site, entry)) = self.finish() else {
+            return;
+        };
+        if let Err(error) = engine.evict(&entry, &eviction).await {
+            tracing::warn!(function = site.name, %error, "cache: eviction failed; the entries may be served until their TTL ends");
         }
     }
 
@@ -304,12 +344,34 @@ impl Call {
             mut entry,
             ..
         } = self.active?;
-        if site.version > 0 {
-            entry.key.push_str("#v");
-            entry.key.push_str(&site.version.to_string());
-        }
+        push_version(&mut entry.key, site.version);
         Some((engine, site, entry))
     }
+}
+
+fn push_version(key: &mut String, version: u32) {
+    if version > 0 {
+        key.push_str("#v");
+        key.push_str(&version.to_string());
+    }
+}
+
+/// What `#[cache_evict]` deletes, besides the tags written into its `Call`.
+pub struct Eviction {
+    /// The entry of the call's key.
+    pub key: bool,
+    /// Every entry of this function (its path), every tenant.
+    pub function: Option<&'static str>,
+    /// Every entry of the call's tenant.
+    pub tenant_entries: bool,
+}
+
+/// The path of a function item, as `#[cached]` names its entries: `crate::module::name`.
+pub fn function_path<F>(function: &F) -> &'static str {
+    let _ = function;
+    let path = std::any::type_name::<F>();
+    // A generic function's name ends with its arguments: `path::name<T>`.
+    path.split('<').next().unwrap_or(path)
 }
 
 /// A value that can be part of a cache key: anything `Serialize`.
@@ -463,6 +525,78 @@ pub mod shape {
 
     impl<R> NotCloned<R> for Probe<R> {
         fn share(&self) -> Option<Share<R>> {
+            None
+        }
+    }
+
+    /// Encoding and decoding of the cached part of `R`, for [`crate::CacheEntry`].
+    pub struct Codec<R> {
+        pub(crate) decode: fn(&[u8]) -> Option<R>,
+        pub(crate) encode: fn(&R) -> Option<bytes::Bytes>,
+    }
+
+    fn encode<T: super::CacheValue>(value: Option<&T>) -> Option<bytes::Bytes> {
+        value.and_then(|value| crate::codec::encode(value).ok())
+    }
+
+    fn decode<T: super::CacheValue>(bytes: &[u8]) -> Option<T> {
+        crate::codec::decode::<T>(bytes).ok()
+    }
+
+    /// `Result<T, E>` with a storable `T`.
+    pub trait CodecResult<R> {
+        /// The codec, if the cached part can be stored.
+        fn codec(&self) -> Option<Codec<R>>;
+    }
+
+    impl<T: super::CacheValue, E> CodecResult<Result<T, E>> for &&Probe<Result<T, E>> {
+        fn codec(&self) -> Option<Codec<Result<T, E>>> {
+            Some(Codec {
+                decode: |bytes| decode::<T>(bytes).map(Ok),
+                encode: |result| encode(result.as_ref().ok()),
+            })
+        }
+    }
+
+    /// `Option<T>` with a storable `T`.
+    pub trait CodecOption<R> {
+        /// The codec, if the cached part can be stored.
+        fn codec(&self) -> Option<Codec<R>>;
+    }
+
+    impl<T: super::CacheValue> CodecOption<Option<T>> for &&Probe<Option<T>> {
+        fn codec(&self) -> Option<Codec<Option<T>>> {
+            Some(Codec {
+                decode: |bytes| decode::<T>(bytes).map(Some),
+                encode: |option| encode(option.as_ref()),
+            })
+        }
+    }
+
+    /// Any other storable type.
+    pub trait CodecPlain<R> {
+        /// The codec, if the cached part can be stored.
+        fn codec(&self) -> Option<Codec<R>>;
+    }
+
+    impl<R: super::CacheValue> CodecPlain<R> for &Probe<R> {
+        fn codec(&self) -> Option<Codec<R>> {
+            Some(Codec {
+                decode: decode::<R>,
+                encode: |value| encode(Some(value)),
+            })
+        }
+    }
+
+    /// A type that cannot be stored: `#[cached]` reports it on the function itself, so its
+    /// companion stays silent.
+    pub trait CodecNone<R> {
+        /// No codec.
+        fn codec(&self) -> Option<Codec<R>>;
+    }
+
+    impl<R> CodecNone<R> for Probe<R> {
+        fn codec(&self) -> Option<Codec<R>> {
             None
         }
     }

@@ -1,0 +1,83 @@
+//! [`CacheEntry`]: one function's entry for one set of arguments, as generated companions give
+//! it (`quote_cache("7203")` next to `#[cached] async fn quote(ticker: &str)`).
+
+use std::fmt;
+
+use crate::invalidation::InvalidateError;
+use crate::private::shape::Codec;
+use crate::private::Call;
+
+/// The entry that a `#[cached]` function reads and writes for one set of arguments, in the
+/// cache and tenant in use where it was made. `R` is the function's return type.
+///
+/// ```
+/// use cache_runtime::{cached, Policy};
+///
+/// #[cached(key = "quote:{ticker}", ttl = Policy::StockPrice)]
+/// async fn quote(ticker: &str) -> Result<f64, String> {
+///     Ok(101.5)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cache = cache_runtime::CacheBuilder::new().build().await?;
+/// cache.scope(async {
+///     assert_eq!(quote_cache("7203").key().as_deref(), Some("v1:_:quote:7203"));
+///     assert_eq!(quote_cache("7203").peek().await, None); // nothing computed yet
+///     quote("7203").await?;
+///     assert_eq!(quote_cache("7203").peek().await, Some(Ok(101.5)));
+///     assert!(quote_cache("7203").invalidate().await?);
+///     assert_eq!(quote_cache("7203").peek().await, None);
+///     Ok(())
+/// }).await
+/// # }
+/// ```
+pub struct CacheEntry<R> {
+    call: Call,
+    codec: Option<Codec<R>>,
+}
+
+impl<R> CacheEntry<R> {
+    #[doc(hidden)]
+    pub fn new(call: Call, codec: Option<Codec<R>>) -> Self {
+        Self { call, codec }
+    }
+
+    /// The full key, e.g. `v1:t=acme:quote:7203`; `None` when no cache is in use here (or the
+    /// function requires a tenant and none is in scope).
+    pub fn key(&self) -> Option<String> {
+        self.call.full_key()
+    }
+
+    /// What the function would return from the cache now, without running it: `None` on a miss.
+    pub async fn peek(self) -> Option<R> {
+        let codec = self.codec?;
+        let bytes = self.call.peek_bytes().await?;
+        (codec.decode)(&bytes)
+    }
+
+    /// Deletes the entry (and its stale copy). `Ok(true)` if there was one.
+    pub async fn invalidate(self) -> Result<bool, InvalidateError> {
+        self.call.invalidate().await
+    }
+
+    /// Deletes every entry of this function, for every tenant.
+    pub async fn invalidate_function(self) -> Result<u64, InvalidateError> {
+        self.call.invalidate_function().await
+    }
+
+    /// Stores `result` as the entry, if it is cacheable (`Ok`, `Some`, or a plain value).
+    pub async fn put(self, result: &R) {
+        if let Some(bytes) = self.codec.as_ref().and_then(|codec| (codec.encode)(result)) {
+            self.call.put_bytes(bytes).await;
+        }
+    }
+}
+
+impl<R> fmt::Debug for CacheEntry<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheEntry")
+            .field("key", &self.key())
+            .finish()
+    }
+}
