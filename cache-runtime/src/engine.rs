@@ -320,6 +320,9 @@ impl Engine {
         };
         let result = body.await;
         let outcome = match (adapter.get)(&result) {
+            // Nothing to write (the store is unreachable) and nobody waiting: skip the encoding,
+            // the main cost of a call while the breaker is open.
+            Some(_) if !write && !leader.has_followers() => Outcome::Uncached(None),
             Some(value) => match codec::encode(value) {
                 Ok(bytes) => {
                     // When the read just found the store unreachable, a write would only add

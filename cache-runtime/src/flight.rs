@@ -71,6 +71,14 @@ pub(crate) struct Leader<'a> {
 }
 
 impl Leader<'_> {
+    /// Whether another caller is waiting for this flight's outcome.
+    pub(crate) fn has_followers(&self) -> bool {
+        // The registry holds one receiver; each follower holds a clone of it.
+        self.sender
+            .as_ref()
+            .is_some_and(|sender| sender.receiver_count() > 1)
+    }
+
     pub(crate) fn publish(mut self, outcome: Outcome) {
         if let Some(sender) = self.sender.take() {
             sender.send_replace(Some(Arc::new(outcome)));
@@ -127,6 +135,19 @@ mod tests {
             matches!(flights.join("k"), Role::Leader(_)),
             "flight is over"
         );
+    }
+
+    #[test]
+    fn a_leader_knows_whether_anyone_waits() {
+        let flights = Flights::default();
+        let Role::Leader(leader) = flights.join("k") else {
+            panic!("first caller leads")
+        };
+        assert!(!leader.has_followers());
+        let follower = flights.join("k");
+        assert!(leader.has_followers());
+        drop(follower);
+        assert!(!leader.has_followers());
     }
 
     #[tokio::test]
