@@ -284,12 +284,15 @@ fn parts(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> Parts {
     // fails on an argument at that argument, and these are spanned on the return type.
     let shape_traits = quote_spanned! {output_span=>
         #[allow(unused_imports)]
-        use ::cache_runtime::__private::shape::{AsOption as _, AsPlain as _, AsResult as _, Cloned as _, NotCloned as _};
+        use ::cache_runtime::__private::shape::{
+            AsOption as _, AsOptionTyped as _, AsPlain as _, AsPlainTyped as _, AsResult as _,
+            AsResultTyped as _, Cloned as _, NotCloned as _,
+        };
     };
     let adapter_unchecked = quote_spanned! {output_span=>
         {
             #shape_traits
-            (&&::cache_runtime::__private::shape::Probe::<#output>::new()).adapter()
+            (&&&::cache_runtime::__private::shape::Probe::<#output>::new()).adapter()
         }
     };
     let adapter = quote_spanned! {output_span=>

@@ -24,7 +24,7 @@ use crate::metrics::{Counters, LogGate, Metrics, Stats};
 use crate::policy::TtlOverrides;
 use crate::private::shape::{Adapter, Share};
 use crate::private::{Eviction, Site, Ttl};
-use crate::store::{stale_key, Backend, Index, Store, StoreError, Write};
+use crate::store::{stale_key, Backend, Found, Index, Store, StoreError, Typed, Write};
 
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -166,7 +166,9 @@ impl Engine {
             return body.await;
         };
         let counters = self.counters(site);
-        let lookup = self.lookup::<T>(store, &entry.key, false, &counters).await;
+        let lookup = self
+            .lookup(store, &entry.key, false, &adapter, &counters)
+            .await;
         if let Lookup::Hit(value, _) = lookup {
             Counters::add(&counters.hits);
             return (adapter.wrap)(value);
@@ -197,7 +199,9 @@ impl Engine {
             return body.await;
         };
         let counters = self.counters(site);
-        let lookup = self.lookup::<T>(store, &entry.key, true, &counters).await;
+        let lookup = self
+            .lookup(store, &entry.key, true, &adapter, &counters)
+            .await;
         if let Lookup::Hit(value, remaining) = lookup {
             Counters::add(&counters.hits);
             if self.refresh_due(site, remaining) {
@@ -208,7 +212,7 @@ impl Engine {
                     let engine = Arc::clone(&self);
                     runtime.spawn(async move {
                         let _guard = guard;
-                        engine.refresh(site, &entry, adapter.get, body).await;
+                        engine.refresh(site, &entry, adapter, body).await;
                     });
                 }
             }
@@ -233,7 +237,7 @@ impl Engine {
         &self,
         site: &'static Site,
         entry: &EntryKey,
-        get: fn(&R) -> Option<&T>,
+        adapter: Adapter<R, T>,
         body: impl Future<Output = R>,
     ) where
         T: Serialize,
@@ -243,11 +247,13 @@ impl Engine {
         };
         let counters = self.counters(site);
         let result = body.await;
-        if let Some(value) = get(&result) {
+        if let Some(value) = (adapter.get)(&result) {
             match codec::encode(value) {
                 Ok(bytes) => {
                     Counters::add(&counters.refreshed);
-                    self.store(store, site, entry, bytes, &counters).await;
+                    let typed = adapter.typing.map(|typing| (typing.to_any)(value));
+                    self.store(store, site, entry, bytes, typed, &counters)
+                        .await;
                 }
                 Err(error) => self.log_unencodable(site, &error),
             }
@@ -328,7 +334,8 @@ impl Engine {
                     // When the read just found the store unreachable, a write would only add
                     // its own timeout to this call.
                     if write {
-                        self.store(store, site, entry, bytes.clone(), counters)
+                        let typed = adapter.typing.map(|typing| (typing.to_any)(value));
+                        self.store(store, site, entry, bytes.clone(), typed, counters)
                             .await;
                     }
                     Outcome::Value(bytes)
@@ -359,24 +366,23 @@ impl Engine {
         result
     }
 
-    async fn lookup<T: DeserializeOwned>(
+    async fn lookup<R, T: DeserializeOwned>(
         &self,
         store: &Backend,
         key: &str,
         with_remaining: bool,
+        adapter: &Adapter<R, T>,
         counters: &Counters,
     ) -> Lookup<T> {
         match store.get(key, with_remaining).await {
-            Ok(Some(found)) => match codec::decode::<T>(&found.value) {
-                Ok(value) => Lookup::Hit(value, found.remaining),
-                Err(error) => {
-                    Counters::add(&counters.undecodable);
-                    if let Some(held_back) = self.undecodable.admit() {
-                        tracing::warn!(key, %error, held_back, "cache: entry does not decode as the function's type; treating it as a miss and overwriting it");
+            Ok(Some(found)) => {
+                if let (Some(typed), Some(typing)) = (&found.typed, &adapter.typing) {
+                    if let Some(value) = (typing.from_any)(&**typed) {
+                        return Lookup::Hit(value, found.remaining);
                     }
-                    Lookup::Miss
                 }
-            },
+                self.decode(key, found, counters)
+            }
             Ok(None) => Lookup::Miss,
             Err(error) => {
                 self.store_failed(counters, "get", &error);
@@ -385,6 +391,25 @@ impl Engine {
                 } else {
                     Lookup::Miss
                 }
+            }
+        }
+    }
+
+    /// Decodes a found entry; bytes that are not a `T` are a counted miss.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        found: Found,
+        counters: &Counters,
+    ) -> Lookup<T> {
+        match codec::decode::<T>(&found.value) {
+            Ok(value) => Lookup::Hit(value, found.remaining),
+            Err(error) => {
+                Counters::add(&counters.undecodable);
+                if let Some(held_back) = self.undecodable.admit() {
+                    tracing::warn!(key, %error, held_back, "cache: entry does not decode as the function's type; treating it as a miss and overwriting it");
+                }
+                Lookup::Miss
             }
         }
     }
@@ -479,6 +504,7 @@ impl Engine {
         site: &Site,
         entry: &EntryKey,
         bytes: bytes::Bytes,
+        typed: Option<Typed>,
         counters: &Counters,
     ) {
         if bytes.len() > self.max_value_bytes {
@@ -502,12 +528,14 @@ impl Engine {
                 key: stale_key(&entry.key),
                 value: bytes.clone(),
                 ttl: lifetime,
+                typed: None,
             });
         }
         writes.push(Write {
             key: entry.key.clone(),
             value: bytes,
             ttl,
+            typed,
         });
         let indexes = Indexes {
             prefix: &self.prefix,
@@ -541,7 +569,7 @@ impl Engine {
     pub(crate) async fn put(&self, site: &Site, entry: &EntryKey, bytes: bytes::Bytes) {
         if let Some(store) = &self.backend {
             let counters = self.counters(site);
-            self.store(store, site, entry, bytes, &counters).await;
+            self.store(store, site, entry, bytes, None, &counters).await;
         }
     }
 

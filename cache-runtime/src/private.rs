@@ -446,6 +446,82 @@ pub mod shape {
         pub(crate) wrap: fn(T) -> R,
         /// Whether the result is a failure that `stale_if_error` may answer (an `Err`).
         pub(crate) failed: fn(&R) -> bool,
+        /// For `T: Clone`: how in-process stores keep the decoded value, so a hit is a clone.
+        pub(crate) typing: Option<Typing<T>>,
+    }
+
+    impl<R, T> Clone for Adapter<R, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+
+    impl<R, T> Copy for Adapter<R, T> {}
+
+    /// Keeping a decoded `T` in an in-process store.
+    pub struct Typing<T> {
+        pub(crate) to_any: fn(&T) -> Arc<dyn Any + Send + Sync>,
+        pub(crate) from_any: fn(&(dyn Any + Send + Sync)) -> Option<T>,
+    }
+
+    impl<T> Clone for Typing<T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+
+    impl<T> Copy for Typing<T> {}
+
+    fn typing<T: Clone + Send + Sync + 'static>() -> Option<Typing<T>> {
+        Some(Typing {
+            to_any: |value| Arc::new(value.clone()),
+            from_any: |any| any.downcast_ref::<T>().cloned(),
+        })
+    }
+
+    /// `Result<T, E>` with `T: Clone`: only `Ok(T)` is cached, and kept decoded in-process.
+    pub trait AsResultTyped<T, E> {
+        /// The adapter.
+        fn adapter(&self) -> Adapter<Result<T, E>, T>;
+    }
+
+    impl<T: Clone + Send + Sync + 'static, E> AsResultTyped<T, E> for &&Probe<Result<T, E>> {
+        fn adapter(&self) -> Adapter<Result<T, E>, T> {
+            Adapter {
+                typing: typing(),
+                ..<&Probe<Result<T, E>> as AsResult<T, E>>::adapter(&&Probe::new())
+            }
+        }
+    }
+
+    /// `Option<T>` with `T: Clone`: only `Some(T)` is cached, and kept decoded in-process.
+    pub trait AsOptionTyped<T> {
+        /// The adapter.
+        fn adapter(&self) -> Adapter<Option<T>, T>;
+    }
+
+    impl<T: Clone + Send + Sync + 'static> AsOptionTyped<T> for &&Probe<Option<T>> {
+        fn adapter(&self) -> Adapter<Option<T>, T> {
+            Adapter {
+                typing: typing(),
+                ..<&Probe<Option<T>> as AsOption<T>>::adapter(&&Probe::new())
+            }
+        }
+    }
+
+    /// Any other `Clone` type: cached as it is, and kept decoded in-process.
+    pub trait AsPlainTyped<R> {
+        /// The adapter.
+        fn adapter(&self) -> Adapter<R, R>;
+    }
+
+    impl<R: Clone + Send + Sync + 'static> AsPlainTyped<R> for &Probe<R> {
+        fn adapter(&self) -> Adapter<R, R> {
+            Adapter {
+                typing: typing(),
+                ..<Probe<R> as AsPlain<R>>::adapter(&Probe::new())
+            }
+        }
     }
 
     /// `Result<T, E>`: only `Ok(T)` is cached.
@@ -460,6 +536,7 @@ pub mod shape {
                 get: |result| result.as_ref().ok(),
                 wrap: Ok,
                 failed: Result::is_err,
+                typing: None,
             }
         }
     }
@@ -476,6 +553,7 @@ pub mod shape {
                 get: Option::as_ref,
                 wrap: Some,
                 failed: |_| false,
+                typing: None,
             }
         }
     }
@@ -492,6 +570,7 @@ pub mod shape {
                 get: |value| Some(value),
                 wrap: |value| value,
                 failed: |_| false,
+                typing: None,
             }
         }
     }

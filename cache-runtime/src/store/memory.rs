@@ -7,7 +7,7 @@ use bytes::Bytes;
 use moka::sync::Cache;
 use moka::Expiry;
 
-use super::{stale_key, Found, Index, Store, StoreError, Write};
+use super::{stale_key, Found, Index, Store, StoreError, Typed, Write};
 
 #[derive(Clone)]
 struct Entry {
@@ -16,6 +16,7 @@ struct Entry {
     written: Instant,
     /// The index sets this entry belongs to.
     indexes: Arc<[String]>,
+    typed: Option<Typed>,
 }
 
 struct PerEntryTtl;
@@ -66,6 +67,7 @@ impl Store for MemoryStore {
         Ok(self.entries.get(key).map(|entry| Found {
             remaining: with_remaining.then(|| entry.ttl.saturating_sub(entry.written.elapsed())),
             value: entry.value,
+            typed: entry.typed,
         }))
     }
 
@@ -86,6 +88,7 @@ impl Store for MemoryStore {
                 ttl: write.ttl,
                 written,
                 indexes,
+                typed: write.typed,
             };
             self.entries.insert(write.key, entry);
         }

@@ -51,13 +51,20 @@ impl std::fmt::Display for StoreError {
 pub(crate) struct Found {
     pub(crate) value: Bytes,
     pub(crate) remaining: Option<Duration>,
+    /// The decoded value, when an in-process store kept it beside the bytes.
+    pub(crate) typed: Option<Typed>,
 }
+
+/// A decoded value kept by in-process stores, so that a hit clones it instead of decoding JSON.
+pub(crate) type Typed = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
 /// One entry to write.
 pub(crate) struct Write {
     pub(crate) key: String,
     pub(crate) value: Bytes,
     pub(crate) ttl: Duration,
+    /// The decoded value, for in-process stores; remote stores ignore it.
+    pub(crate) typed: Option<Typed>,
 }
 
 /// The index sets a written entry joins (see `invalidation`), for as long as `ttl`.

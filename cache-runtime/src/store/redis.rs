@@ -178,6 +178,7 @@ impl Store for RedisStore {
             return Ok(value.map(|value| Found {
                 value: Bytes::from(value),
                 remaining: None,
+                typed: None,
             }));
         }
         let (value, pttl) = self
@@ -194,6 +195,7 @@ impl Store for RedisStore {
         Ok(value.map(|value| Found {
             value: Bytes::from(value),
             remaining: u64::try_from(pttl).ok().map(Duration::from_millis),
+            typed: None,
         }))
     }
 

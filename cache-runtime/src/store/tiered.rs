@@ -125,12 +125,14 @@ impl Store for TieredStore {
         if let Some(Found {
             value,
             remaining: Some(remaining),
+            ..
         }) = &found
         {
             let write = Write {
                 key: key.to_owned(),
                 value: value.clone(),
                 ttl: self.local_ttl.min(*remaining),
+                typed: None,
             };
             let _ = self.local.set(vec![write], None).await;
         }
@@ -144,6 +146,7 @@ impl Store for TieredStore {
                 key: write.key.clone(),
                 value: write.value.clone(),
                 ttl: self.local_ttl.min(write.ttl),
+                typed: write.typed.clone(),
             })
             .collect();
         let local_index = index.as_ref().map(|index| Index {

@@ -1,0 +1,63 @@
+//! The in-process store keeps a `Clone` result decoded: a hit clones it instead of decoding JSON.
+//! A type that is not `Clone` is decoded on every hit, as from Redis.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cache_runtime::{cached, CacheBuilder};
+use serde::{Deserialize, Deserializer, Serialize};
+
+static CLONE_DECODES: AtomicUsize = AtomicUsize::new(0);
+static PLAIN_DECODES: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts how often it is decoded from JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Cloneable(u32);
+
+impl<'de> Deserialize<'de> for Cloneable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        CLONE_DECODES.fetch_add(1, Ordering::SeqCst);
+        u32::deserialize(deserializer).map(Cloneable)
+    }
+}
+
+/// The same, without `Clone`.
+#[derive(Debug, PartialEq, Serialize)]
+struct NotCloneable(u32);
+
+impl<'de> Deserialize<'de> for NotCloneable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        PLAIN_DECODES.fetch_add(1, Ordering::SeqCst);
+        u32::deserialize(deserializer).map(NotCloneable)
+    }
+}
+
+#[cached(key = "cloneable:{id}", ttl = "1m")]
+async fn cloneable(id: u32) -> Result<Cloneable, String> {
+    Ok(Cloneable(id * 2))
+}
+
+#[cached(key = "not_cloneable:{id}", ttl = "1m")]
+async fn not_cloneable(id: u32) -> Option<NotCloneable> {
+    Some(NotCloneable(id * 3))
+}
+
+#[tokio::test]
+async fn a_clone_result_is_served_without_decoding_and_others_are_decoded() {
+    let cache = CacheBuilder::new().build().await.unwrap();
+    cache
+        .scope(async {
+            for _ in 0..3 {
+                assert_eq!(cloneable(7).await, Ok(Cloneable(14)));
+                assert_eq!(not_cloneable(7).await, Some(NotCloneable(21)));
+            }
+        })
+        .await;
+    let stats = cache.stats();
+    assert_eq!(stats.policies.values().map(|p| p.hits).sum::<u64>(), 4);
+    assert_eq!(
+        CLONE_DECODES.load(Ordering::SeqCst),
+        0,
+        "hits clone the kept value"
+    );
+    assert_eq!(PLAIN_DECODES.load(Ordering::SeqCst), 2, "hits decode JSON");
+}
