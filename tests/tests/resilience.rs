@@ -672,7 +672,6 @@ async fn fill_with(
 }
 
 #[tokio::test]
-#[ignore = "bug: RedisStore::set (cache-runtime/src/store/redis.rs) pipelines the entry's SET before its index SADDs; a write that crosses maxmemory part-way stores the entry without its index entries, and invalidate_policy/invalidate_tenant then report success and leave it for its whole TTL"]
 async fn an_entry_written_at_the_memory_limit_can_still_be_invalidated() {
     let server =
         RedisServer::start_with(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);

@@ -202,14 +202,9 @@ impl Store for RedisStore {
     async fn set(&self, writes: Vec<Write>, index: Option<Index>) -> Result<(), StoreError> {
         self.run(self.write_timeout, |mut connection| async move {
             let mut pipe = redis::pipe();
-            for write in &writes {
-                pipe.cmd("SET")
-                    .arg(&write.key)
-                    .arg(&write.value[..])
-                    .arg("PX")
-                    .arg(millis(write.ttl))
-                    .ignore();
-            }
+            // Index memberships first: Redis checks `maxmemory` before each command, so a write
+            // cut short under memory pressure leaves a member without an entry (harmless), never
+            // an entry that no invalidation can reach.
             if let Some(index) = &index {
                 let ttl = millis(index.ttl);
                 for set in &index.sets {
@@ -218,6 +213,14 @@ impl Store for RedisStore {
                     pipe.cmd("PEXPIRE").arg(set).arg(ttl).arg("NX").ignore();
                     pipe.cmd("PEXPIRE").arg(set).arg(ttl).arg("GT").ignore();
                 }
+            }
+            for write in &writes {
+                pipe.cmd("SET")
+                    .arg(&write.key)
+                    .arg(&write.value[..])
+                    .arg("PX")
+                    .arg(millis(write.ttl))
+                    .ignore();
             }
             pipe.query_async::<()>(&mut connection).await
         })
