@@ -3,8 +3,13 @@
 //! When the cool-down ends one call at a time is let through as a probe; its success closes the
 //! breaker, its failure starts another cool-down. A probe that never reports (its caller was
 //! cancelled) does not wedge the breaker: another probe is allowed after `probe_window`.
+//!
+//! The first probe after an outage usually fails even when the server is back: the connection
+//! layer only starts reconnecting when a request sees the broken connection. So the first failed
+//! probe of an open period is followed by a second one after [`PROBE_RETRY`], not after a whole
+//! cool-down; caching resumes about one cool-down after a restart instead of two.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -22,6 +27,9 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+/// How soon a second probe follows the first failed one of an open period.
+pub(crate) const PROBE_RETRY: Duration = Duration::from_millis(100);
+
 #[derive(Debug)]
 pub(crate) struct Breaker {
     threshold: u32,
@@ -31,6 +39,8 @@ pub(crate) struct Breaker {
     consecutive_failures: AtomicU32,
     /// Milliseconds since `epoch` until which calls are refused; 0 when closed.
     open_until: AtomicU64,
+    /// Whether this open period already had its quick second probe.
+    retried: AtomicBool,
 }
 
 /// What a failure did to the breaker, for logging.
@@ -50,6 +60,7 @@ impl Breaker {
             epoch: Instant::now(),
             consecutive_failures: AtomicU32::new(0),
             open_until: AtomicU64::new(0),
+            retried: AtomicBool::new(false),
         }
     }
 
@@ -90,9 +101,17 @@ impl Breaker {
         if failures < self.threshold {
             return Transition::None;
         }
-        let until = self.now() + self.cool_down.as_millis() as u64;
-        let was = self.open_until.swap(until, Ordering::AcqRel);
+        let probing = self.open_until.load(Ordering::Acquire) != 0;
+        let wait = if probing && !self.retried.swap(true, Ordering::AcqRel) {
+            PROBE_RETRY.min(self.cool_down)
+        } else {
+            self.cool_down
+        };
+        let was = self
+            .open_until
+            .swap(self.now() + wait.as_millis() as u64, Ordering::AcqRel);
         if was == 0 {
+            self.retried.store(false, Ordering::Release);
             Transition::Opened
         } else {
             Transition::None
@@ -131,14 +150,24 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_probe_starts_another_cool_down() {
-        let breaker = Breaker::new(1, Duration::from_millis(30), Duration::from_millis(30));
+    fn a_failed_probe_is_retried_once_quickly_then_starts_another_cool_down() {
+        let cool_down = Duration::from_millis(400);
+        let breaker = Breaker::new(1, cool_down, Duration::from_millis(30));
         breaker.record_failure();
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(breaker.allow());
+        std::thread::sleep(cool_down + Duration::from_millis(20));
+        assert!(breaker.allow(), "the first probe");
         breaker.record_failure();
         assert_eq!(breaker.state(), BreakerState::Open);
         assert!(!breaker.allow());
+        std::thread::sleep(PROBE_RETRY + Duration::from_millis(20));
+        assert!(
+            breaker.allow(),
+            "a second probe soon after the first failed"
+        );
+        breaker.record_failure();
+        std::thread::sleep(PROBE_RETRY + Duration::from_millis(20));
+        assert!(!breaker.allow(), "then a whole cool-down");
+        assert_eq!(breaker.state(), BreakerState::Open);
     }
 
     #[test]

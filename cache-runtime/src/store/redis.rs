@@ -7,8 +7,10 @@
 //! the connect timeout, and every operation here is bounded again by the operation timeout.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
@@ -27,7 +29,12 @@ pub(crate) struct RedisSettings {
 }
 
 pub(crate) struct RedisStore {
-    connection: ConnectionManager,
+    client: Client,
+    config: ConnectionManagerConfig,
+    /// Replaced by a fresh one when the breaker opens or a probe fails: `ConnectionManager`
+    /// starts reconnecting only when a request sees its broken connection, so the first probe
+    /// after an outage would fail on the old connection even with the server back.
+    connection: ArcSwap<ConnectionManager>,
     operation_timeout: Duration,
     write_timeout: Duration,
     breaker: Breaker,
@@ -40,9 +47,11 @@ impl RedisStore {
             .set_number_of_retries(0)
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.operation_timeout.max(settings.write_timeout)));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         Ok(Self {
-            connection,
+            client,
+            config,
+            connection: ArcSwap::from_pointee(connection),
             operation_timeout: settings.operation_timeout,
             write_timeout: settings.write_timeout,
             breaker: Breaker::new(
@@ -87,13 +96,24 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        self.run_on(self.connection.clone(), timeout, operation)
-            .await
+        self.run_on(self.connection(), timeout, operation).await
     }
 
     /// The connections to every node that holds keys: one today; every master in a cluster.
     fn nodes(&self) -> Vec<ConnectionManager> {
-        vec![self.connection.clone()]
+        vec![self.connection()]
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        ConnectionManager::clone(&self.connection.load())
+    }
+
+    /// Starts over with a connection that connects on its next request.
+    fn renew_connection(&self) {
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(connection) => self.connection.store(Arc::new(connection)),
+            Err(error) => tracing::warn!(%error, "cache: could not renew the Redis connection"),
+        }
     }
 
     /// Runs one operation on `connection` under the breaker and `timeout`.
@@ -107,6 +127,7 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
+        let probe = self.breaker.state() != BreakerState::Closed;
         if !self.breaker.allow() {
             return Err(StoreError::BreakerOpen);
         }
@@ -121,10 +142,14 @@ impl RedisStore {
             Err(_) => (self.breaker.record_failure(), Err(StoreError::Timeout)),
         };
         match transition {
-            Transition::Opened => tracing::warn!(
-                "cache: Redis is failing; calls run uncached for the breaker's cool-down before it probes again"
-            ),
+            Transition::Opened => {
+                tracing::warn!(
+                    "cache: Redis is failing; calls run uncached for the breaker's cool-down before it probes again"
+                );
+                self.renew_connection();
+            }
             Transition::Closed => tracing::info!("cache: Redis answers again; caching resumed"),
+            Transition::None if probe && result.is_err() => self.renew_connection(),
             Transition::None => {}
         }
         result
