@@ -3,7 +3,10 @@
 //! Every test that needs Redis starts its own [`RedisServer`], so tests run in parallel and
 //! never touch a shared instance. The server keeps nothing on disk (`--save "" --appendonly
 //! no`), logs into its own temporary directory, and is killed when the value is dropped. Panics
-//! raised by the harness include the server's log.
+//! raised by the harness include the server's log. [`inspect`] reads what a cache left behind:
+//! its counters and the bytes in Redis.
+
+pub mod inspect;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

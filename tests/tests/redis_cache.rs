@@ -8,7 +8,8 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_runtime::{cached, tenant, Cache, CacheBuilder, Policy, PolicyStats};
+use cache_runtime::{cached, tenant, CacheBuilder, Policy};
+use cache_tests::inspect::{get_raw, json, policy, redis_cache, runs};
 use cache_tests::RedisServer;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
@@ -28,35 +29,6 @@ fn fresh_quote(ticker: &str) -> Quote {
         price: 100.0 + ticker.len() as f64 + 0.25,
         tenant: tenant::current().map(|t| t.to_string()),
     }
-}
-
-fn runs(counter: &AtomicUsize) -> usize {
-    counter.load(Ordering::SeqCst)
-}
-
-async fn redis_cache(server: &RedisServer) -> Cache {
-    CacheBuilder::new()
-        .redis_url(server.url())
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("build the cache: {e}\n{}", server.log()))
-}
-
-fn policy(cache: &Cache, label: &str) -> PolicyStats {
-    cache
-        .stats()
-        .policies
-        .get(label)
-        .cloned()
-        .unwrap_or_else(|| panic!("no stats for `{label}`: {:?}", cache.stats()))
-}
-
-async fn get_raw(connection: &mut MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
-    redis::cmd("GET")
-        .arg(key)
-        .query_async(connection)
-        .await
-        .unwrap_or_else(|e| panic!("GET {key}: {e}"))
 }
 
 async fn pttl(connection: &mut MultiplexedConnection, key: &str) -> i64 {
@@ -85,12 +57,6 @@ async fn entry_keys(connection: &mut MultiplexedConnection) -> Vec<String> {
     let mut keys = all_keys(connection).await;
     keys.retain(|key| !key.starts_with("v1:idx:"));
     keys
-}
-
-fn json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_string(value)
-        .expect("test values encode")
-        .into_bytes()
 }
 
 // 1. miss then hit --------------------------------------------------------------------------

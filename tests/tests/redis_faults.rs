@@ -8,9 +8,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cache_runtime::{cached, BreakerState, Cache, CacheBuilder, Policy, PolicyStats};
+use cache_runtime::{cached, BreakerState, Cache, CacheBuilder, Policy};
+use cache_tests::inspect::{get_raw, json, policy, runs};
 use cache_tests::{free_port, RedisServer};
-use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,33 +25,6 @@ fn fresh_quote(ticker: &str) -> Quote {
         ticker: ticker.to_owned(),
         price: ticker.bytes().map(f64::from).sum::<f64>() / 10.0,
     }
-}
-
-fn runs(counter: &AtomicUsize) -> usize {
-    counter.load(Ordering::SeqCst)
-}
-
-fn policy(cache: &Cache, label: &str) -> PolicyStats {
-    cache
-        .stats()
-        .policies
-        .get(label)
-        .cloned()
-        .unwrap_or_else(|| panic!("no stats for `{label}`: {:?}", cache.stats()))
-}
-
-async fn get_raw(connection: &mut MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
-    redis::cmd("GET")
-        .arg(key)
-        .query_async(connection)
-        .await
-        .unwrap_or_else(|e| panic!("GET {key}: {e}"))
-}
-
-fn json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_string(value)
-        .expect("test values encode")
-        .into_bytes()
 }
 
 /// Calls `call` every 50 ms until the `label` policy counts one more hit than `hits_before`, for

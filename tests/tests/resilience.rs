@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cache_runtime::{cached, BreakerState, Cache, CacheBuilder, Policy, PolicyStats};
+use cache_runtime::{cached, BreakerState, Cache, CacheBuilder, Policy};
+use cache_tests::inspect::{get_raw, policy, redis_cache, runs, total_errors, total_hits};
 use cache_tests::RedisServer;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
@@ -31,45 +32,6 @@ fn fresh_quote(ticker: &str) -> Quote {
         ticker: ticker.to_owned(),
         price: ticker.bytes().map(f64::from).sum::<f64>() / 10.0,
     }
-}
-
-fn runs(counter: &AtomicUsize) -> usize {
-    counter.load(Ordering::SeqCst)
-}
-
-fn policy(cache: &Cache, label: &str) -> PolicyStats {
-    cache
-        .stats()
-        .policies
-        .get(label)
-        .cloned()
-        .unwrap_or_else(|| panic!("no stats for `{label}`: {:?}", cache.stats()))
-}
-
-/// Hits over every policy of `cache`.
-fn total_hits(cache: &Cache) -> u64 {
-    cache.stats().policies.values().map(|p| p.hits).sum()
-}
-
-/// Store errors over every policy of `cache`.
-fn total_errors(cache: &Cache) -> u64 {
-    cache.stats().policies.values().map(|p| p.errors).sum()
-}
-
-async fn redis_cache(server: &RedisServer) -> Cache {
-    CacheBuilder::new()
-        .redis_url(server.url())
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("build the cache: {e}\n{}", server.log()))
-}
-
-async fn get_raw(connection: &mut MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
-    redis::cmd("GET")
-        .arg(key)
-        .query_async(connection)
-        .await
-        .unwrap_or_else(|e| panic!("GET {key}: {e}"))
 }
 
 // 1. SIGKILL under load, twice ---------------------------------------------------------------

@@ -1,0 +1,59 @@
+//! Reading what a cache left behind, for assertions: its counters and what Redis holds.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cache_runtime::{Cache, CacheBuilder, PolicyStats};
+use redis::aio::MultiplexedConnection;
+use serde::Serialize;
+
+use crate::RedisServer;
+
+/// A cache on `server` with the default settings; panics with the server's log if it fails.
+pub async fn redis_cache(server: &RedisServer) -> Cache {
+    CacheBuilder::new()
+        .redis_url(server.url())
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("build the cache: {e}\n{}", server.log()))
+}
+
+/// How often a test's function body ran.
+pub fn runs(counter: &AtomicUsize) -> usize {
+    counter.load(Ordering::SeqCst)
+}
+
+/// The counters of one policy; panics, showing every counter, if it has none yet.
+pub fn policy(cache: &Cache, label: &str) -> PolicyStats {
+    cache
+        .stats()
+        .policies
+        .get(label)
+        .cloned()
+        .unwrap_or_else(|| panic!("no stats for `{label}`: {:?}", cache.stats()))
+}
+
+/// Hits over every policy of `cache`.
+pub fn total_hits(cache: &Cache) -> u64 {
+    cache.stats().policies.values().map(|p| p.hits).sum()
+}
+
+/// Store errors over every policy of `cache`.
+pub fn total_errors(cache: &Cache) -> u64 {
+    cache.stats().policies.values().map(|p| p.errors).sum()
+}
+
+/// The bytes at `key`, read with a plain `GET`.
+pub async fn get_raw(connection: &mut MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(connection)
+        .await
+        .unwrap_or_else(|e| panic!("GET {key}: {e}"))
+}
+
+/// What the cache stores for `value`: its JSON.
+pub fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_string(value)
+        .expect("test values encode")
+        .into_bytes()
+}
