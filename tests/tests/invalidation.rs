@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cache_evict, cache_put, cached, tenant, Cache, CacheBuilder, Policy, Tag};
+use cache_tests::inspect::{get_raw, json, redis_cache};
 use cache_tests::RedisServer;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
@@ -156,11 +157,7 @@ impl World {
 
     async fn redis() -> World {
         let server = RedisServer::start();
-        let cache = CacheBuilder::new()
-            .redis_url(server.url())
-            .build()
-            .await
-            .unwrap_or_else(|e| panic!("build the cache: {e}\n{}", server.log()));
+        let cache = redis_cache(&server).await;
         assert_eq!(cache.stats().backend, "redis");
         let connection = server.connection().await;
         World::over(cache, Some((server, connection)))
@@ -609,12 +606,12 @@ async fn cache_put_writes_through_and_the_next_read_does_not_run(world: &mut Wor
         "without running quote"
     );
     if let Some((_, connection)) = &mut world.redis {
-        let stored: Option<String> = redis::cmd("GET")
-            .arg("v1:t=acme:quote:7203")
-            .query_async(connection)
-            .await
-            .unwrap();
-        assert_eq!(stored, Some(serde_json::to_string(&put).unwrap()));
+        let stored = get_raw(connection, "v1:t=acme:quote:7203").await;
+        assert_eq!(
+            stored,
+            Some(json(&put)),
+            "the entry in Redis is the put value's JSON"
+        );
     }
     world.seen.insert(ACME_QUOTE_7203, put.clone());
     world.expect_dropped("set_quote in acme", |_| false).await;
