@@ -45,7 +45,7 @@ impl Kind {
     fn options(self) -> &'static str {
         match self {
             Kind::Cached => "`key`, `ttl`, `tenant`, `require_tenant`, `version`, `tags`, `stale_if_error`, `refresh_ahead` and `lock`",
-            Kind::Put => "`key`, `ttl`, `tenant`, `require_tenant`, `version`, `tags` and `stale_if_error`",
+            Kind::Put => "`function`, `key`, `ttl`, `tenant`, `require_tenant`, `version`, `tags` and `stale_if_error`",
             Kind::Evict => "`key`, `version`, `tenant`, `tags`, `function` and `tenant_entries`",
         }
     }
@@ -53,10 +53,7 @@ impl Kind {
     fn allows(self, option: &str) -> bool {
         match self {
             Kind::Cached => !matches!(option, "function" | "tenant_entries"),
-            Kind::Put => !matches!(
-                option,
-                "function" | "tenant_entries" | "refresh_ahead" | "lock"
-            ),
+            Kind::Put => !matches!(option, "tenant_entries" | "refresh_ahead" | "lock"),
             Kind::Evict => matches!(
                 option,
                 "key" | "version" | "tenant" | "tags" | "function" | "tenant_entries"
@@ -89,7 +86,8 @@ pub(crate) struct CachedArgs {
     pub refresh_ahead: Option<(u16, Span)>,
     /// `lock` or `lock = "5s"`: the lease, in milliseconds.
     pub lock: Option<u64>,
-    /// `#[cache_evict(function = quote)]`: every entry of that cached function.
+    /// `#[cache_evict(function = quote)]`: every entry of that cached function;
+    /// `#[cache_put(function = quote)]`: the cached function whose entry is written.
     pub function: Option<Path>,
     /// `#[cache_evict(tenant_entries)]`: every entry of the tenant.
     pub tenant_entries: Option<Span>,

@@ -131,6 +131,12 @@ fn check(
     } else {
         collect(&mut errors, ttl_tokens(args, args_tokens))
     };
+    if kind == Kind::Put && args.function.is_none() {
+        errors.push(syn::Error::new(
+            span_of(args_tokens),
+            "name the `#[cached]` function whose entry this writes, e.g. `function = quote`, so that invalidating that function also drops what was put",
+        ));
+    }
     if kind == Kind::Evict
         && args.key.is_none()
         && args.tags.is_none()
@@ -435,6 +441,23 @@ fn companion(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenSt
     }
 }
 
+/// The path `#[cached]` names the entries of the function in `function = …` by.
+fn function_path(args: &CachedArgs) -> TokenStream {
+    match &args.function {
+        // In a nested item, which sees the module's items but not the function's arguments: an
+        // argument named like the function cannot take its place.
+        Some(path) => quote_spanned! {path.span()=>
+            {
+                fn __cache_function() -> &'static str {
+                    ::cache_runtime::__private::function_path(&#path)
+                }
+                __cache_function()
+            }
+        },
+        None => quote!(""),
+    }
+}
+
 // Input:
 //     #[cache_put(key = "rate:{base}", ttl = Ttl::Rate)]
 //     async fn set_rate(base: &str, rate: f64) -> Result<f64, Error> { body }
@@ -452,12 +475,13 @@ fn expand_put(args: &CachedArgs, function: &ItemFn, checked: Checked) -> TokenSt
         attrs, vis, sig, ..
     } = function;
     let result = Ident::new("__cache_result", Span::mixed_site());
+    let function_path = function_path(args);
     quote! {
         #(#attrs)*
         #vis #sig {
             #prelude
             let #result: #output = #body.await;
-            ::cache_runtime::__private::Call::put_result(#call, #adapter, &#result).await;
+            ::cache_runtime::__private::Call::put_result(#call, #adapter, &#result, #function_path).await;
             #result
         }
     }
@@ -484,9 +508,10 @@ fn expand_evict(args: &CachedArgs, function: &ItemFn, checked: Checked) -> Token
     let key = args.key.is_some();
     let tenant_entries = args.tenant_entries.is_some();
     let function_path = match &args.function {
-        Some(path) => quote_spanned! {path.span()=>
-            ::core::option::Option::Some(::cache_runtime::__private::function_path(&#path))
-        },
+        Some(_) => {
+            let path = function_path(args);
+            quote!(::core::option::Option::Some(#path))
+        }
         None => quote!(::core::option::Option::None),
     };
     quote! {

@@ -540,7 +540,7 @@ impl Engine {
         let indexes = Indexes {
             prefix: &self.prefix,
             tenant: entry.tenant_segment(&self.prefix),
-            function: site.name,
+            function: entry.function,
             policy: site.policy_name(),
         };
         let index = Index {

@@ -204,8 +204,13 @@ impl Cache {
     /// batched `UNLINK`, on every node), including entries whose index sets were evicted. Costs
     /// a pass over the whole keyspace: use it for data deletion requests, not on a request path.
     pub async fn purge_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
-        let prefix = format!("{}:{}:", self.engine.prefix, tenant_segment(tenant));
-        self.engine.delete_prefix(&prefix).await
+        let segment = tenant_segment(tenant);
+        let entries = format!("{}:{}:", self.engine.prefix, segment);
+        let deleted = self.engine.delete_prefix(&entries).await?;
+        // The tenant's index sets list its keys, which hold its argument values: they go too.
+        let indexes = tenant_index(&self.engine.prefix, &segment, "");
+        self.engine.delete_prefix(&indexes).await?;
+        Ok(deleted)
     }
 }
 

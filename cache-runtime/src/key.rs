@@ -33,6 +33,8 @@ pub(crate) struct EntryKey {
     pub(crate) tenant_end: usize,
     /// Rendered tags (`name:value…`), each escaped.
     pub(crate) tags: Vec<String>,
+    /// The path of the `#[cached]` function the entry belongs to, for its index sets.
+    pub(crate) function: &'static str,
 }
 
 impl EntryKey {

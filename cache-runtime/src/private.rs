@@ -169,6 +169,7 @@ impl Call {
             key,
             tenant_end,
             tags: Vec::new(),
+            function: site.name,
         };
         Call {
             active: Some(Active {
@@ -308,14 +309,21 @@ impl Call {
         }
     }
 
-    /// `#[cache_put]`: stores the cacheable part of `result`.
-    pub async fn put_result<R, T: Serialize>(self, adapter: shape::Adapter<R, T>, result: &R) {
+    /// `#[cache_put(function = …)]`: stores the cacheable part of `result` as an entry of the
+    /// `#[cached]` function at `function` (its path), so that invalidating that function drops it.
+    pub async fn put_result<R, T: Serialize>(
+        self,
+        adapter: shape::Adapter<R, T>,
+        result: &R,
+        function: &'static str,
+    ) {
         let Some(value) = (adapter.get)(result) else {
             return;
         };
-        let Some((engine, site, entry)) = self.finish() else {
+        let Some((engine, site, mut entry)) = self.finish() else {
             return;
         };
+        entry.function = function;
         match crate::codec::encode(value) {
             Ok(bytes) => engine.put(site, &entry, bytes).await,
             Err(error) => {

@@ -99,6 +99,54 @@ impl RedisStore {
         self.run_on(self.connection(), timeout, operation).await
     }
 
+    /// Deletes every member of the index set `set` (and its stale copy), then the set, showing
+    /// each page of deleted members to `deleted_members` (the tiered store forwards them to
+    /// other processes).
+    pub(crate) async fn delete_index_members(
+        &self,
+        set: &str,
+        mut deleted_members: impl FnMut(&[String]),
+    ) -> Result<u64, StoreError> {
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, members) = self
+                .run(self.operation_timeout, |mut connection| async move {
+                    redis::cmd("SSCAN")
+                        .arg(set)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(BATCH)
+                        .query_async::<(u64, Vec<String>)>(&mut connection)
+                        .await
+                })
+                .await?;
+            if !members.is_empty() {
+                let stale: Vec<String> = members.iter().map(|m| stale_key(m)).collect();
+                let page = members.as_slice();
+                let (entries, _) = self
+                    .run(self.write_timeout, |mut connection| async move {
+                        redis::pipe()
+                            .cmd("UNLINK")
+                            .arg(page)
+                            .cmd("UNLINK")
+                            .arg(&stale)
+                            .query_async::<(u64, u64)>(&mut connection)
+                            .await
+                    })
+                    .await?;
+                deleted += entries;
+                deleted_members(&members);
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        self.delete(vec![set.to_owned()]).await?;
+        Ok(deleted)
+    }
+
     /// The connections to every node that holds keys: one today; every master in a cluster.
     fn nodes(&self) -> Vec<ConnectionManager> {
         vec![self.connection()]
@@ -266,42 +314,7 @@ impl Store for RedisStore {
     }
 
     async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {
-        let mut cursor: u64 = 0;
-        let mut deleted = 0;
-        loop {
-            let (next, members) = self
-                .run(self.operation_timeout, |mut connection| async move {
-                    redis::cmd("SSCAN")
-                        .arg(set)
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(BATCH)
-                        .query_async::<(u64, Vec<String>)>(&mut connection)
-                        .await
-                })
-                .await?;
-            if !members.is_empty() {
-                let stale: Vec<String> = members.iter().map(|m| stale_key(m)).collect();
-                let (entries, _) = self
-                    .run(self.write_timeout, |mut connection| async move {
-                        redis::pipe()
-                            .cmd("UNLINK")
-                            .arg(&members)
-                            .cmd("UNLINK")
-                            .arg(&stale)
-                            .query_async::<(u64, u64)>(&mut connection)
-                            .await
-                    })
-                    .await?;
-                deleted += entries;
-            }
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        self.delete(vec![set.to_owned()]).await?;
-        Ok(deleted)
+        self.delete_index_members(set, |_| {}).await
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {

@@ -4,8 +4,9 @@
 //! - A lookup tries L1, then L2; an L2 hit is copied into L1 for `min(local TTL, the entry's
 //!   remaining TTL)`, so L1 never serves an entry past its Redis TTL.
 //! - Writes go to L2, then L1.
-//! - Invalidations delete from L2 and L1, then publish an event on `{prefix}:invalidations`;
-//!   every process's subscriber applies it to its own L1. A subscriber that lost its connection
+//! - Invalidations delete from L2 and L1, then publish an event on `{prefix}:invalidations`
+//!   naming the deleted keys (or the purged prefix); every process's subscriber applies it to its
+//!   own L1. Copies read from Redis carry no index sets, which is why events name keys. A subscriber that lost its connection
 //!   clears its whole L1 when it reconnects, since it may have missed events.
 
 use std::sync::Arc;
@@ -26,10 +27,12 @@ pub(crate) struct TieredStore {
     subscriber: JoinHandle<()>,
 }
 
+/// Keys per invalidation event.
+const EVENT_KEYS: usize = 512;
+
 /// An invalidation, as published to other processes.
 enum Event<'a> {
     Keys(&'a [String]),
-    Index(&'a str),
     Prefix(&'a str),
 }
 
@@ -37,7 +40,6 @@ impl Event<'_> {
     fn encode(&self) -> String {
         match self {
             Event::Keys(keys) => format!("k\n{}", keys.join("\n")),
-            Event::Index(set) => format!("i\n{set}"),
             Event::Prefix(prefix) => format!("p\n{prefix}"),
         }
     }
@@ -106,7 +108,6 @@ async fn apply(local: &MemoryStore, payload: &str) {
     let kind = lines.next();
     let result = match kind {
         Some("k") => local.delete(lines.map(str::to_owned).collect()).await,
-        Some("i") => local.delete_index(lines.next().unwrap_or_default()).await,
         Some("p") => local.delete_prefix(lines.next().unwrap_or_default()).await,
         _ => Ok(0),
     };
@@ -166,9 +167,18 @@ impl Store for TieredStore {
     }
 
     async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {
-        let deleted = self.remote.delete_index(set).await?;
+        // Other processes' copies may have come from Redis without their index sets, so they
+        // are dropped by key: the members this deletion found.
+        let mut members = Vec::new();
+        let deleted = self
+            .remote
+            .delete_index_members(set, |page| members.extend_from_slice(page))
+            .await?;
         self.local.delete_index(set).await?;
-        self.publish(Event::Index(set)).await?;
+        for keys in members.chunks(EVENT_KEYS) {
+            self.local.delete(keys.to_vec()).await?;
+            self.publish(Event::Keys(keys)).await?;
+        }
         Ok(deleted)
     }
 

@@ -188,7 +188,7 @@ pub async fn rate(db: &RateDb, base: Currency, quote: Currency) -> Result<Rate, 
 
 /// Writes the rate to the database, then stores what was written as [`rate`]'s entry: the next
 /// read returns it without asking the database. A rejected write stores nothing.
-#[cache_put(key = "rate:{base}:{quote}", ttl = RatePolicy::ExchangeRate)]
+#[cache_put(function = rate, key = "rate:{base}:{quote}", ttl = RatePolicy::ExchangeRate)]
 pub async fn set_rate(
     db: &RateDb,
     base: Currency,
