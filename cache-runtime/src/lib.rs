@@ -33,14 +33,25 @@
 //! # Attribute options
 //!
 //! - `key = "name:{arg}:{arg.field}"`: the key template; left out, the key is the function's
-//!   path and all its arguments.
+//!   path and all its arguments (and type parameters).
 //! - `ttl = Policy::StockPrice` or `ttl = "90s"` (`ms`, `s`, `m`, `h`, `d`).
 //! - `tenant = arg`: the tenant is this argument (`AsRef<str>`) instead of [`tenant::scope`].
 //! - `require_tenant`: outside a tenant scope, run uncached instead of sharing one entry.
 //! - `version = 2`: part of the key; bump it when the cached type changes shape.
+//! - `tags = ["ticker:{ticker}"]`: for [`Cache::invalidate_tag`] and `#[cache_evict(tags = …)]`.
+//! - `stale_if_error = "1h"`: when the function returns `Err`, serve the last value up to this
+//!   long past its TTL.
+//! - `refresh_ahead = 0.8`: after this share of the TTL, a hit is recomputed in the background
+//!   (owned arguments only).
+//! - `lock` / `lock = "5s"`: one computation per key across processes, under a Redis lease.
 //!
 //! Return types: `Result<T, E>` caches only `Ok(T)`, `Option<T>` only `Some(T)`, any other type
 //! as it is. The cached value must implement `Serialize` and `Deserialize`.
+//!
+//! Next to each free function, `#[cached]` generates `<name>_cache(<key arguments>)`, a
+//! [`CacheEntry`] to read, invalidate or put that call's entry. [`cache_put`] (always run, then
+//! store) and [`cache_evict`] (run, then delete the named entries) cover write paths;
+//! [`Cache`] has the invalidations by function, tenant, policy and tag.
 //!
 //! # Optional features
 //!
