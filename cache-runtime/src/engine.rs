@@ -209,11 +209,21 @@ impl Engine {
                     tokio::runtime::Handle::try_current(),
                     RefreshGuard::claim(&self, &entry.key),
                 ) {
+                    // The refresh runs in its own task: give it this call's tenant and cache,
+                    // so that the function computes what it would have computed here.
                     let engine = Arc::clone(&self);
-                    runtime.spawn(async move {
+                    let tenant = crate::tenant::current();
+                    let refresh = async move {
                         let _guard = guard;
                         engine.refresh(site, &entry, adapter, body).await;
-                    });
+                    };
+                    let scoped = Arc::clone(&self);
+                    runtime.spawn(SCOPED.scope(scoped, async move {
+                        match tenant {
+                            Some(tenant) => crate::tenant::scope(tenant, refresh).await,
+                            None => refresh.await,
+                        }
+                    }));
                 }
             }
             return (adapter.wrap)(value);
