@@ -162,20 +162,7 @@ impl Engine {
         T: Serialize + DeserializeOwned,
         F: Future<Output = R>,
     {
-        let Some(store) = &self.backend else {
-            return body.await;
-        };
-        let counters = self.counters(site);
-        let lookup = self
-            .lookup(store, &entry.key, false, &adapter, &counters)
-            .await;
-        if let Lookup::Hit(value, _) = lookup {
-            Counters::add(&counters.hits);
-            return (adapter.wrap)(value);
-        }
-        Counters::add(&counters.misses);
-        let write = !matches!(lookup, Lookup::Unreachable);
-        self.compute(store, site, &entry, write, adapter, share, body, &counters)
+        self.serve(site, entry, adapter, share, body, false, |_, _, _| {})
             .await
     }
 
@@ -195,43 +182,82 @@ impl Engine {
         T: Serialize + DeserializeOwned + 'static,
         F: Future<Output = R> + Send + 'static,
     {
+        let engine = Arc::clone(&self);
+        let on_hit = move |entry: EntryKey, body: F, remaining: Option<Duration>| {
+            if engine.refresh_due(site, remaining) {
+                engine.spawn_refresh(site, entry, adapter, body);
+            }
+        };
+        self.serve(site, entry, adapter, share, body, true, on_hit)
+            .await
+    }
+
+    /// Lookup, then on a hit `on_hit` (given the unused `body`), else [`Engine::compute`].
+    #[allow(clippy::too_many_arguments)]
+    async fn serve<R, T, F>(
+        &self,
+        site: &'static Site,
+        entry: EntryKey,
+        adapter: Adapter<R, T>,
+        share: Option<Share<R>>,
+        body: F,
+        with_remaining: bool,
+        on_hit: impl FnOnce(EntryKey, F, Option<Duration>),
+    ) -> R
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = R>,
+    {
         let Some(store) = &self.backend else {
             return body.await;
         };
         let counters = self.counters(site);
         let lookup = self
-            .lookup(store, &entry.key, true, &adapter, &counters)
+            .lookup(store, &entry.key, with_remaining, &adapter, &counters)
             .await;
         if let Lookup::Hit(value, remaining) = lookup {
             Counters::add(&counters.hits);
-            if self.refresh_due(site, remaining) {
-                if let (Ok(runtime), Some(guard)) = (
-                    tokio::runtime::Handle::try_current(),
-                    RefreshGuard::claim(&self, &entry.key),
-                ) {
-                    // The refresh runs in its own task: give it this call's tenant and cache,
-                    // so that the function computes what it would have computed here.
-                    let engine = Arc::clone(&self);
-                    let tenant = crate::tenant::current();
-                    let refresh = async move {
-                        let _guard = guard;
-                        engine.refresh(site, &entry, adapter, body).await;
-                    };
-                    let scoped = Arc::clone(&self);
-                    runtime.spawn(SCOPED.scope(scoped, async move {
-                        match tenant {
-                            Some(tenant) => crate::tenant::scope(tenant, refresh).await,
-                            None => refresh.await,
-                        }
-                    }));
-                }
-            }
+            on_hit(entry, body, remaining);
             return (adapter.wrap)(value);
         }
         Counters::add(&counters.misses);
         let write = !matches!(lookup, Lookup::Unreachable);
         self.compute(store, site, &entry, write, adapter, share, body, &counters)
             .await
+    }
+
+    /// Recomputes `entry` with `body` in a background task, unless a refresh of it is under way.
+    fn spawn_refresh<R, T, F>(
+        self: &Arc<Self>,
+        site: &'static Site,
+        entry: EntryKey,
+        adapter: Adapter<R, T>,
+        body: F,
+    ) where
+        R: Send + 'static,
+        T: Serialize + 'static,
+        F: Future<Output = R> + Send + 'static,
+    {
+        let (Ok(runtime), Some(guard)) = (
+            tokio::runtime::Handle::try_current(),
+            RefreshGuard::claim(self, &entry.key),
+        ) else {
+            return;
+        };
+        // The refresh runs in its own task: give it this call's tenant and cache, so that the
+        // function computes what it would have computed here.
+        let engine = Arc::clone(self);
+        let tenant = crate::tenant::current();
+        let refresh = async move {
+            let _guard = guard;
+            engine.refresh(site, &entry, adapter, body).await;
+        };
+        runtime.spawn(SCOPED.scope(Arc::clone(self), async move {
+            match tenant {
+                Some(tenant) => crate::tenant::scope(tenant, refresh).await,
+                None => refresh.await,
+            }
+        }));
     }
 
     fn refresh_due(&self, site: &Site, remaining: Option<Duration>) -> bool {
