@@ -341,6 +341,11 @@ fn redis_client(url: &Setting<String>) -> Result<redis::Client, ConfigError> {
             format!("`{shown}` asks for TLS, but cache-runtime was built without its `tls` feature: enable it in Cargo.toml"),
         ));
     }
+    #[cfg(feature = "tls")]
+    if matches!(scheme, "rediss" | "valkeys") {
+        // rustls needs a process-wide crypto provider; keep the application's if it set one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     redis::Client::open(url.value.as_str()).map_err(|error| {
         ConfigError::new(
             url.origin,
@@ -432,6 +437,27 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(cache.stats().backend, "redis");
+    }
+
+    #[cfg(feature = "tls")]
+    #[tokio::test]
+    async fn a_tls_url_with_no_server_behind_it_is_not_an_error() {
+        let cache = build(&[
+            ("REDIS_URL", "rediss://127.0.0.1:9"),
+            ("CACHE_CONNECT_TIMEOUT_MS", "100"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(cache.stats().backend, "redis");
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[tokio::test]
+    async fn a_tls_url_without_the_tls_feature_says_so() {
+        let error = build(&[("REDIS_URL", "rediss://127.0.0.1:9")])
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("`tls` feature"), "{error}");
     }
 
     #[tokio::test]

@@ -55,7 +55,8 @@
 //!
 //! # Optional features
 //!
-//! - `tls`: `rediss://` URLs, through rustls.
+//! - `tls`: `rediss://` URLs, through rustls. The ring crypto provider is installed process-wide
+//!   when a `rediss://` URL is built, unless the application installed one first.
 
 #![cfg_attr(
     not(test),
