@@ -147,6 +147,12 @@ impl CacheBuilder {
                     origin: "REDIS_URL",
                 });
             }
+            "REDIS_CLUSTER_NODES" if !value.trim().is_empty() => {
+                return Err(ConfigError::new(
+                    name,
+                    "Redis Cluster is not supported yet: point REDIS_URL at a single server (or a proxy) and unset REDIS_CLUSTER_NODES",
+                ));
+            }
             "CACHE_ENABLED" => self.enabled = parse_bool(name, &value)?,
             "CACHE_PREFIX" => {
                 self.prefix = Setting {
@@ -467,6 +473,7 @@ mod tests {
             ("CACHE_OPERATION_TIMEOUT_MS", "0"),
             ("CACHE_TTL_AI_ANALYSIS", "ten"),
             ("CACHE_MAX_VALUE_BYTES", "-1"),
+            ("REDIS_CLUSTER_NODES", "127.0.0.1:7000,127.0.0.1:7001"),
         ] {
             let error = CacheBuilder::from_vars(vars(&[(name, value)])).unwrap_err();
             assert_eq!(error.setting(), name);
