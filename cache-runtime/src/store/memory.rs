@@ -96,10 +96,14 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, keys: Vec<String>) -> Result<u64, StoreError> {
-        Ok(keys
-            .iter()
-            .filter(|key| self.entries.remove(key.as_str()).is_some())
-            .count() as u64)
+        let mut deleted = 0;
+        for key in &keys {
+            if self.entries.remove(key.as_str()).is_some() {
+                deleted += 1;
+            }
+            self.entries.invalidate(&stale_key(key));
+        }
+        Ok(deleted)
     }
 
     async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {

@@ -90,7 +90,8 @@ pub(crate) trait Store: Send + Sync {
         writes: Vec<Write>,
         index: Option<Index>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Deletes `keys`; returns how many existed.
+    /// Deletes `keys` and their stale copies, in one round trip where the store has them;
+    /// returns how many of `keys` existed.
     fn delete(&self, keys: Vec<String>) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Deletes every member of the index set `set` (and its stale copy), then the set.
     fn delete_index(&self, set: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;

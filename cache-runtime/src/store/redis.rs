@@ -304,13 +304,19 @@ impl Store for RedisStore {
         if keys.is_empty() {
             return Ok(0);
         }
-        self.run(self.write_timeout, |mut connection| async move {
-            redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async::<u64>(&mut connection)
-                .await
-        })
-        .await
+        let stale: Vec<String> = keys.iter().map(|key| stale_key(key)).collect();
+        let (deleted, _) = self
+            .run(self.write_timeout, |mut connection| async move {
+                redis::pipe()
+                    .cmd("UNLINK")
+                    .arg(&keys)
+                    .cmd("UNLINK")
+                    .arg(&stale)
+                    .query_async::<(u64, u64)>(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(deleted)
     }
 
     async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {
