@@ -80,7 +80,7 @@ mod store;
 pub mod tenant;
 
 #[doc(hidden)]
-#[path = "private.rs"]
+#[path = "private/mod.rs"]
 pub mod __private;
 
 pub(crate) use crate::__private as private;

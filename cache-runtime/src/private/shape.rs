@@ -1,0 +1,263 @@
+//! Compile-time dispatch on the return type: which part of it is cached, and whether an
+//! uncached result can be handed to single-flight followers. Resolved by auto-ref: the impls
+//! for `&Probe<…>` win over the fallbacks for `Probe<…>`.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// Carries the return type `R` to the dispatch.
+pub struct Probe<R>(PhantomData<fn() -> R>);
+
+impl<R> Probe<R> {
+    /// A probe for `R`.
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+
+impl<R> Default for Probe<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How to find the cacheable value `T` in a result `R`, and how to rebuild `R` from it.
+pub struct Adapter<R, T> {
+    pub(crate) get: fn(&R) -> Option<&T>,
+    pub(crate) wrap: fn(T) -> R,
+    /// Whether the result is a failure that `stale_if_error` may answer (an `Err`).
+    pub(crate) failed: fn(&R) -> bool,
+    /// For `T: Clone`: how in-process stores keep the decoded value, so a hit is a clone.
+    pub(crate) typing: Option<Typing<T>>,
+}
+
+impl<R, T> Clone for Adapter<R, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R, T> Copy for Adapter<R, T> {}
+
+/// Keeping a decoded `T` in an in-process store.
+pub struct Typing<T> {
+    pub(crate) to_any: fn(&T) -> Arc<dyn Any + Send + Sync>,
+    pub(crate) from_any: fn(&(dyn Any + Send + Sync)) -> Option<T>,
+}
+
+impl<T> Clone for Typing<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Typing<T> {}
+
+fn typing<T: Clone + Send + Sync + 'static>() -> Option<Typing<T>> {
+    Some(Typing {
+        to_any: |value| Arc::new(value.clone()),
+        from_any: |any| any.downcast_ref::<T>().cloned(),
+    })
+}
+
+/// `Result<T, E>` with `T: Clone`: only `Ok(T)` is cached, and kept decoded in-process.
+pub trait AsResultTyped<T, E> {
+    /// The adapter.
+    fn adapter(&self) -> Adapter<Result<T, E>, T>;
+}
+
+impl<T: Clone + Send + Sync + 'static, E> AsResultTyped<T, E> for &&Probe<Result<T, E>> {
+    fn adapter(&self) -> Adapter<Result<T, E>, T> {
+        Adapter {
+            typing: typing(),
+            ..<&Probe<Result<T, E>> as AsResult<T, E>>::adapter(&&Probe::new())
+        }
+    }
+}
+
+/// `Option<T>` with `T: Clone`: only `Some(T)` is cached, and kept decoded in-process.
+pub trait AsOptionTyped<T> {
+    /// The adapter.
+    fn adapter(&self) -> Adapter<Option<T>, T>;
+}
+
+impl<T: Clone + Send + Sync + 'static> AsOptionTyped<T> for &&Probe<Option<T>> {
+    fn adapter(&self) -> Adapter<Option<T>, T> {
+        Adapter {
+            typing: typing(),
+            ..<&Probe<Option<T>> as AsOption<T>>::adapter(&&Probe::new())
+        }
+    }
+}
+
+/// Any other `Clone` type: cached as it is, and kept decoded in-process.
+pub trait AsPlainTyped<R> {
+    /// The adapter.
+    fn adapter(&self) -> Adapter<R, R>;
+}
+
+impl<R: Clone + Send + Sync + 'static> AsPlainTyped<R> for &Probe<R> {
+    fn adapter(&self) -> Adapter<R, R> {
+        Adapter {
+            typing: typing(),
+            ..<Probe<R> as AsPlain<R>>::adapter(&Probe::new())
+        }
+    }
+}
+
+/// `Result<T, E>`: only `Ok(T)` is cached.
+pub trait AsResult<T, E> {
+    /// The adapter.
+    fn adapter(&self) -> Adapter<Result<T, E>, T>;
+}
+
+impl<T, E> AsResult<T, E> for &Probe<Result<T, E>> {
+    fn adapter(&self) -> Adapter<Result<T, E>, T> {
+        Adapter {
+            get: |result| result.as_ref().ok(),
+            wrap: Ok,
+            failed: Result::is_err,
+            typing: None,
+        }
+    }
+}
+
+/// `Option<T>`: only `Some(T)` is cached.
+pub trait AsOption<T> {
+    /// The adapter.
+    fn adapter(&self) -> Adapter<Option<T>, T>;
+}
+
+impl<T> AsOption<T> for &Probe<Option<T>> {
+    fn adapter(&self) -> Adapter<Option<T>, T> {
+        Adapter {
+            get: Option::as_ref,
+            wrap: Some,
+            failed: |_| false,
+            typing: None,
+        }
+    }
+}
+
+/// Any other type: cached as it is.
+pub trait AsPlain<R> {
+    /// The adapter.
+    fn adapter(&self) -> Adapter<R, R>;
+}
+
+impl<R> AsPlain<R> for Probe<R> {
+    fn adapter(&self) -> Adapter<R, R> {
+        Adapter {
+            get: |value| Some(value),
+            wrap: |value| value,
+            failed: |_| false,
+            typing: None,
+        }
+    }
+}
+
+/// How an uncached result (an `Err`, a `None`) reaches single-flight followers.
+pub struct Share<R> {
+    pub(crate) to_any: fn(&R) -> Arc<dyn Any + Send + Sync>,
+    pub(crate) from_any: fn(&(dyn Any + Send + Sync)) -> Option<R>,
+}
+
+/// `R: Clone`: followers get a clone of the leader's result.
+pub trait Cloned<R> {
+    /// The sharing, if any.
+    fn share(&self) -> Option<Share<R>>;
+}
+
+impl<R: Clone + Send + Sync + 'static> Cloned<R> for &Probe<R> {
+    fn share(&self) -> Option<Share<R>> {
+        Some(Share {
+            to_any: |result| Arc::new(result.clone()),
+            from_any: |any| any.downcast_ref::<R>().cloned(),
+        })
+    }
+}
+
+/// Otherwise each follower runs the function itself.
+pub trait NotCloned<R> {
+    /// The sharing, if any.
+    fn share(&self) -> Option<Share<R>>;
+}
+
+impl<R> NotCloned<R> for Probe<R> {
+    fn share(&self) -> Option<Share<R>> {
+        None
+    }
+}
+
+/// Encoding and decoding of the cached part of `R`, for [`crate::CacheEntry`].
+pub struct Codec<R> {
+    pub(crate) decode: fn(&[u8]) -> Option<R>,
+    pub(crate) encode: fn(&R) -> Option<bytes::Bytes>,
+}
+
+fn encode<T: super::CacheValue>(value: Option<&T>) -> Option<bytes::Bytes> {
+    value.and_then(|value| crate::codec::encode(value).ok())
+}
+
+fn decode<T: super::CacheValue>(bytes: &[u8]) -> Option<T> {
+    crate::codec::decode::<T>(bytes).ok()
+}
+
+/// `Result<T, E>` with a storable `T`.
+pub trait CodecResult<R> {
+    /// The codec, if the cached part can be stored.
+    fn codec(&self) -> Option<Codec<R>>;
+}
+
+impl<T: super::CacheValue, E> CodecResult<Result<T, E>> for &&Probe<Result<T, E>> {
+    fn codec(&self) -> Option<Codec<Result<T, E>>> {
+        Some(Codec {
+            decode: |bytes| decode::<T>(bytes).map(Ok),
+            encode: |result| encode(result.as_ref().ok()),
+        })
+    }
+}
+
+/// `Option<T>` with a storable `T`.
+pub trait CodecOption<R> {
+    /// The codec, if the cached part can be stored.
+    fn codec(&self) -> Option<Codec<R>>;
+}
+
+impl<T: super::CacheValue> CodecOption<Option<T>> for &&Probe<Option<T>> {
+    fn codec(&self) -> Option<Codec<Option<T>>> {
+        Some(Codec {
+            decode: |bytes| decode::<T>(bytes).map(Some),
+            encode: |option| encode(option.as_ref()),
+        })
+    }
+}
+
+/// Any other storable type.
+pub trait CodecPlain<R> {
+    /// The codec, if the cached part can be stored.
+    fn codec(&self) -> Option<Codec<R>>;
+}
+
+impl<R: super::CacheValue> CodecPlain<R> for &Probe<R> {
+    fn codec(&self) -> Option<Codec<R>> {
+        Some(Codec {
+            decode: decode::<R>,
+            encode: |value| encode(Some(value)),
+        })
+    }
+}
+
+/// A type that cannot be stored: `#[cached]` reports it on the function itself, so its
+/// companion stays silent.
+pub trait CodecNone<R> {
+    /// No codec.
+    fn codec(&self) -> Option<Codec<R>>;
+}
+
+impl<R> CodecNone<R> for Probe<R> {
+    fn codec(&self) -> Option<Codec<R>> {
+        None
+    }
+}
