@@ -3,15 +3,18 @@
 //! Do not depend on this crate directly: `cache-runtime` re-exports everything here and the
 //! expansions name runtime items through `::cache_runtime::__private`.
 //!
-//! The flow of `#[cached]`: [`args`] parses the attribute, [`template`] parses the key template,
-//! [`signature`] reads and checks the function, [`expand`] generates the wrapper. On any error
-//! the function is emitted unchanged next to the spanned error, so IDEs keep working.
+//! The flow of `#[cached]` (and `#[cache_put]`, `#[cache_evict]`): [`args`] parses the attribute,
+//! [`template`] parses key and tag templates, [`signature`] reads the function, [`check`] checks
+//! the one against the other, [`expand`] generates the wrapper. On any error [`fallback`] emits
+//! the function unchanged next to the spanned errors, so IDEs keep working.
 
 use proc_macro::TokenStream;
 
 mod args;
+mod check;
 mod duration;
 mod expand;
+mod fallback;
 mod policy;
 mod signature;
 mod template;

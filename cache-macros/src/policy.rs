@@ -4,8 +4,8 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::{Data, DeriveInput, Fields, Ident, LitStr};
 
+use crate::check::combine;
 use crate::duration;
-use crate::expand::combine;
 
 pub(crate) fn derive(item: TokenStream) -> TokenStream {
     let input = match syn::parse2::<DeriveInput>(item) {
