@@ -3,9 +3,9 @@
 //! Do not depend on this crate directly: `cache-runtime` re-exports everything here and the
 //! expansions name runtime items through `::cache_runtime::__private`.
 //!
-//! The flow of `#[cached]` (and `#[cache_put]`, `#[cache_evict]`): [`args`] parses the attribute,
-//! [`template`] parses key and tag templates, [`signature`] reads the function, [`check`] checks
-//! the one against the other, [`expand`] generates the wrapper. On any error [`fallback`] emits
+//! The flow of `#[cached]` (and `#[cache_put]`, `#[cache_evict]`): `args` parses the attribute,
+//! `template` parses key and tag templates, `signature` reads the function, `check` checks
+//! the one against the other, `expand` generates the wrapper. On any error `fallback` emits
 //! the function unchanged next to the spanned errors, so IDEs keep working.
 
 use proc_macro::TokenStream;
