@@ -9,6 +9,8 @@
 //!   own L1. Copies read from Redis carry no index sets, which is why events name keys. A subscriber that lost its connection
 //!   clears its whole L1 when it reconnects, since it may have missed events.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,11 +22,46 @@ use super::redis::RedisStore;
 use super::{Found, Index, Store, StoreError, Write};
 
 pub(crate) struct TieredStore {
-    local: Arc<MemoryStore>,
+    local: Arc<Local>,
     remote: RedisStore,
     local_ttl: Duration,
     channel: String,
     subscriber: JoinHandle<()>,
+}
+
+/// The in-process copies, and how many invalidations have been applied to them.
+///
+/// A copy is written after its value was read from (or written to) Redis; an invalidation that
+/// lands in between would be undone by that write. So every invalidation is counted before it is
+/// applied, and a writer that sees the count move while it wrote drops what it wrote.
+struct Local {
+    copies: MemoryStore,
+    invalidations: AtomicU64,
+}
+
+impl Local {
+    fn generation(&self) -> u64 {
+        self.invalidations.load(Ordering::SeqCst)
+    }
+
+    async fn invalidate<T>(&self, deletion: impl Future<Output = T>) -> T {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+        deletion.await
+    }
+
+    fn clear(&self) {
+        self.invalidations.fetch_add(1, Ordering::SeqCst);
+        self.copies.clear();
+    }
+
+    /// Writes copies, unless an invalidation was applied since `generation`.
+    async fn write(&self, generation: u64, writes: Vec<Write>, index: Option<Index>) {
+        let keys: Vec<String> = writes.iter().map(|write| write.key.clone()).collect();
+        let _ = self.copies.set(writes, index).await;
+        if self.generation() != generation {
+            let _ = self.copies.delete(keys).await;
+        }
+    }
 }
 
 /// Keys per invalidation event.
@@ -53,7 +90,10 @@ impl TieredStore {
         local_ttl: Duration,
         prefix: &str,
     ) -> Self {
-        let local = Arc::new(local);
+        let local = Arc::new(Local {
+            copies: local,
+            invalidations: AtomicU64::new(0),
+        });
         let channel = format!("{prefix}:invalidations");
         let subscriber = tokio::spawn(subscribe(client, channel.clone(), Arc::clone(&local)));
         Self {
@@ -81,7 +121,7 @@ impl Drop for TieredStore {
 }
 
 /// Applies other processes' invalidations to `local` until the store is dropped.
-async fn subscribe(client: redis::Client, channel: String, local: Arc<MemoryStore>) {
+async fn subscribe(client: redis::Client, channel: String, local: Arc<Local>) {
     let mut pause = Duration::from_millis(100);
     loop {
         if let Ok(mut pubsub) = client.get_async_pubsub().await {
@@ -103,12 +143,19 @@ async fn subscribe(client: redis::Client, channel: String, local: Arc<MemoryStor
     }
 }
 
-async fn apply(local: &MemoryStore, payload: &str) {
+async fn apply(local: &Local, payload: &str) {
     let mut lines = payload.split('\n');
     let kind = lines.next();
+    let copies = &local.copies;
     let result = match kind {
-        Some("k") => local.delete(lines.map(str::to_owned).collect()).await,
-        Some("p") => local.delete_prefix(lines.next().unwrap_or_default()).await,
+        Some("k") => {
+            let keys = lines.map(str::to_owned).collect();
+            local.invalidate(copies.delete(keys)).await
+        }
+        Some("p") => {
+            let prefix = lines.next().unwrap_or_default();
+            local.invalidate(copies.delete_prefix(prefix)).await
+        }
         _ => Ok(0),
     };
     drop(result);
@@ -118,10 +165,11 @@ impl Store for TieredStore {
     async fn get(&self, key: &str, with_remaining: bool) -> Result<Option<Found>, StoreError> {
         // Early refresh needs the entry's real remaining TTL: ask Redis.
         if !with_remaining {
-            if let Ok(Some(found)) = self.local.get(key, false).await {
+            if let Ok(Some(found)) = self.local.copies.get(key, false).await {
                 return Ok(Some(found));
             }
         }
+        let generation = self.local.generation();
         let found = self.remote.get(key, true).await?;
         if let Some(Found {
             value,
@@ -135,7 +183,7 @@ impl Store for TieredStore {
                 ttl: self.local_ttl.min(*remaining),
                 typed: None,
             };
-            let _ = self.local.set(vec![write], None).await;
+            self.local.write(generation, vec![write], None).await;
         }
         Ok(found)
     }
@@ -155,13 +203,17 @@ impl Store for TieredStore {
             sets: index.sets.clone(),
             ttl: index.ttl,
         });
+        let generation = self.local.generation();
         self.remote.set(writes, index).await?;
-        self.local.set(local, local_index).await
+        self.local.write(generation, local, local_index).await;
+        Ok(())
     }
 
     async fn delete(&self, keys: Vec<String>) -> Result<u64, StoreError> {
         let deleted = self.remote.delete(keys.clone()).await?;
-        self.local.delete(keys.clone()).await?;
+        self.local
+            .invalidate(self.local.copies.delete(keys.clone()))
+            .await?;
         self.publish(Event::Keys(&keys)).await?;
         Ok(deleted)
     }
@@ -174,9 +226,10 @@ impl Store for TieredStore {
             .remote
             .delete_index_members(set, |page| members.extend_from_slice(page))
             .await?;
-        self.local.delete_index(set).await?;
+        let copies = &self.local.copies;
+        self.local.invalidate(copies.delete_index(set)).await?;
         for keys in members.chunks(EVENT_KEYS) {
-            self.local.delete(keys.to_vec()).await?;
+            self.local.invalidate(copies.delete(keys.to_vec())).await?;
             self.publish(Event::Keys(keys)).await?;
         }
         Ok(deleted)
@@ -184,7 +237,8 @@ impl Store for TieredStore {
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
         let deleted = self.remote.delete_prefix(prefix).await?;
-        self.local.delete_prefix(prefix).await?;
+        let copies = &self.local.copies;
+        self.local.invalidate(copies.delete_prefix(prefix)).await?;
         self.publish(Event::Prefix(prefix)).await?;
         Ok(deleted)
     }
