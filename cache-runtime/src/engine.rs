@@ -410,7 +410,8 @@ impl Engine {
         adapter: &Adapter<R, T>,
         counters: &Counters,
     ) -> Lookup<T> {
-        match store.get(key, with_remaining).await {
+        let decode = adapter.typing.map(|typing| typing.decode_any);
+        match store.get_decoded(key, with_remaining, decode).await {
             Ok(Some(found)) => {
                 if let (Some(typed), Some(typing)) = (&found.typed, &adapter.typing) {
                     if let Some(value) = (typing.from_any)(&**typed) {

@@ -57,3 +57,27 @@ pub fn json<T: Serialize>(value: &T) -> Vec<u8> {
         .expect("test values encode")
         .into_bytes()
 }
+
+/// Waits (at most 5 s) until `count` local tiers listen for invalidation events on `server`
+/// (channel `v1:invalidations`): a tier that (re)subscribes clears its copies.
+pub async fn until_subscribed(server: &RedisServer, count: u64) {
+    let mut redis = server.connection().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("v1:invalidations")
+            .query_async(&mut redis)
+            .await
+            .unwrap_or_else(|e| panic!("PUBSUB NUMSUB: {e}"));
+        if subscribers >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{subscribers} subscribers after 5 s\n{}",
+            server.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

@@ -61,3 +61,56 @@ async fn a_clone_result_is_served_without_decoding_and_others_are_decoded() {
     );
     assert_eq!(PLAIN_DECODES.load(Ordering::SeqCst), 2, "hits decode JSON");
 }
+
+static TIER_DECODES: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts how often it is decoded from JSON; its own type, so its counter is this test's alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct TierCounted(u32);
+
+impl<'de> Deserialize<'de> for TierCounted {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        TIER_DECODES.fetch_add(1, Ordering::SeqCst);
+        u32::deserialize(deserializer).map(TierCounted)
+    }
+}
+
+#[cached(key = "tier:{id}", ttl = "1m")]
+async fn tier(id: u32) -> Result<TierCounted, String> {
+    Ok(TierCounted(id + 1))
+}
+
+/// A process with a local tier that reads an entry another process wrote decodes it once, when
+/// it copies it from Redis; its local hits then clone the kept value.
+#[tokio::test]
+async fn local_tier_copies_from_redis_are_decoded_once() {
+    let server = cache_tests::RedisServer::start();
+    let writer = CacheBuilder::new()
+        .redis_url(server.url())
+        .build()
+        .await
+        .unwrap();
+    let reader = CacheBuilder::new()
+        .redis_url(server.url())
+        .local_tier(std::time::Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    cache_tests::inspect::until_subscribed(&server, 1).await;
+    assert_eq!(writer.scope(tier(1)).await, Ok(TierCounted(2)));
+    assert_eq!(
+        TIER_DECODES.load(Ordering::SeqCst),
+        0,
+        "the writer computed it"
+    );
+    for _ in 0..3 {
+        assert_eq!(reader.scope(tier(1)).await, Ok(TierCounted(2)));
+    }
+    let hits: u64 = reader.stats().policies.values().map(|p| p.hits).sum();
+    assert_eq!(hits, 3, "{:?}", reader.stats());
+    assert_eq!(
+        TIER_DECODES.load(Ordering::SeqCst),
+        1,
+        "decoded once, when copied"
+    );
+}

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cache_evict, cache_put, cached, tenant, Cache, CacheBuilder, Policy, Tag};
-use cache_tests::inspect::{get_raw, json, redis_cache};
+use cache_tests::inspect::{get_raw, json, redis_cache, until_subscribed};
 use cache_tests::RedisServer;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
@@ -1093,26 +1093,10 @@ impl TwoProcesses {
         let a = build().await;
         let b = build().await;
         assert_eq!(b.stats().backend, "redis+local");
-        let mut redis = server.connection().await;
+        let redis = server.connection().await;
         // Both subscribers must listen before the test relies on events (a subscriber that
         // (re)subscribes clears its copies, which would make the control below pass vacuously).
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg("v1:invalidations")
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-            if subscribers == 2 {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{subscribers} subscribers after 5 s"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        until_subscribed(&server, 2).await;
         TwoProcesses {
             server,
             redis,

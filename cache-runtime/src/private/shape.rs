@@ -44,6 +44,8 @@ impl<R, T> Copy for Adapter<R, T> {}
 pub struct Typing<T> {
     pub(crate) to_any: fn(&T) -> Arc<dyn Any + Send + Sync>,
     pub(crate) from_any: fn(&(dyn Any + Send + Sync)) -> Option<T>,
+    /// Decodes stored JSON straight into the kept form.
+    pub(crate) decode_any: fn(&[u8]) -> Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl<T> Clone for Typing<T> {
@@ -54,10 +56,17 @@ impl<T> Clone for Typing<T> {
 
 impl<T> Copy for Typing<T> {}
 
-fn typing<T: Clone + Send + Sync + 'static>() -> Option<Typing<T>> {
+fn typing<T>() -> Option<Typing<T>>
+where
+    T: Clone + Send + Sync + serde::de::DeserializeOwned + 'static,
+{
     Some(Typing {
         to_any: |value| Arc::new(value.clone()),
         from_any: |any| any.downcast_ref::<T>().cloned(),
+        decode_any: |bytes| {
+            let value: T = crate::codec::decode(bytes).ok()?;
+            Some(Arc::new(value))
+        },
     })
 }
 
@@ -67,7 +76,10 @@ pub trait AsResultTyped<T, E> {
     fn adapter(&self) -> Adapter<Result<T, E>, T>;
 }
 
-impl<T: Clone + Send + Sync + 'static, E> AsResultTyped<T, E> for &&Probe<Result<T, E>> {
+impl<T, E> AsResultTyped<T, E> for &&Probe<Result<T, E>>
+where
+    T: Clone + Send + Sync + serde::de::DeserializeOwned + 'static,
+{
     fn adapter(&self) -> Adapter<Result<T, E>, T> {
         Adapter {
             typing: typing(),
@@ -82,7 +94,10 @@ pub trait AsOptionTyped<T> {
     fn adapter(&self) -> Adapter<Option<T>, T>;
 }
 
-impl<T: Clone + Send + Sync + 'static> AsOptionTyped<T> for &&Probe<Option<T>> {
+impl<T> AsOptionTyped<T> for &&Probe<Option<T>>
+where
+    T: Clone + Send + Sync + serde::de::DeserializeOwned + 'static,
+{
     fn adapter(&self) -> Adapter<Option<T>, T> {
         Adapter {
             typing: typing(),
@@ -97,7 +112,10 @@ pub trait AsPlainTyped<R> {
     fn adapter(&self) -> Adapter<R, R>;
 }
 
-impl<R: Clone + Send + Sync + 'static> AsPlainTyped<R> for &Probe<R> {
+impl<R> AsPlainTyped<R> for &Probe<R>
+where
+    R: Clone + Send + Sync + serde::de::DeserializeOwned + 'static,
+{
     fn adapter(&self) -> Adapter<R, R> {
         Adapter {
             typing: typing(),

@@ -58,6 +58,9 @@ pub(crate) struct Found {
 /// A decoded value kept by in-process stores, so that a hit clones it instead of decoding JSON.
 pub(crate) type Typed = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
+/// Decodes stored bytes into a [`Typed`] value, for stores that keep one.
+pub(crate) type DecodeTyped = fn(&[u8]) -> Option<Typed>;
+
 /// One entry to write.
 pub(crate) struct Write {
     pub(crate) key: String,
@@ -135,6 +138,21 @@ impl Backend {
             Backend::Memory(_) => BreakerState::Closed,
             Backend::Redis(store) => store.breaker_state(),
             Backend::Tiered(store) => store.remote().breaker_state(),
+        }
+    }
+}
+
+impl Backend {
+    /// [`Store::get`], letting a store that copies entries in-process keep them decoded.
+    pub(crate) async fn get_decoded(
+        &self,
+        key: &str,
+        with_remaining: bool,
+        decode: Option<DecodeTyped>,
+    ) -> Result<Option<Found>, StoreError> {
+        match self {
+            Backend::Tiered(store) => store.get_decoded(key, with_remaining, decode).await,
+            _ => self.get(key, with_remaining).await,
         }
     }
 }

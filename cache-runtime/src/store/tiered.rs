@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
-use super::{Found, Index, Store, StoreError, Write};
+use super::{DecodeTyped, Found, Index, Store, StoreError, Write};
 
 pub(crate) struct TieredStore {
     local: Arc<Local>,
@@ -105,6 +105,40 @@ impl TieredStore {
         }
     }
 
+    /// A lookup in the local copies, else in Redis; a Redis hit is copied locally, decoded with
+    /// `decode` when given, so that later local hits clone it instead of decoding JSON.
+    pub(crate) async fn get_decoded(
+        &self,
+        key: &str,
+        with_remaining: bool,
+        decode: Option<DecodeTyped>,
+    ) -> Result<Option<Found>, StoreError> {
+        // Early refresh needs the entry's real remaining TTL: ask Redis.
+        if !with_remaining {
+            if let Ok(Some(found)) = self.local.copies.get(key, false).await {
+                return Ok(Some(found));
+            }
+        }
+        let generation = self.local.generation();
+        let mut found = self.remote.get(key, true).await?;
+        if let Some(Found {
+            value,
+            remaining: Some(remaining),
+            typed,
+        }) = &mut found
+        {
+            *typed = decode.and_then(|decode| decode(value));
+            let write = Write {
+                key: key.to_owned(),
+                value: value.clone(),
+                ttl: self.local_ttl.min(*remaining),
+                typed: typed.clone(),
+            };
+            self.local.write(generation, vec![write], None).await;
+        }
+        Ok(found)
+    }
+
     pub(crate) fn remote(&self) -> &RedisStore {
         &self.remote
     }
@@ -163,29 +197,7 @@ async fn apply(local: &Local, payload: &str) {
 
 impl Store for TieredStore {
     async fn get(&self, key: &str, with_remaining: bool) -> Result<Option<Found>, StoreError> {
-        // Early refresh needs the entry's real remaining TTL: ask Redis.
-        if !with_remaining {
-            if let Ok(Some(found)) = self.local.copies.get(key, false).await {
-                return Ok(Some(found));
-            }
-        }
-        let generation = self.local.generation();
-        let found = self.remote.get(key, true).await?;
-        if let Some(Found {
-            value,
-            remaining: Some(remaining),
-            ..
-        }) = &found
-        {
-            let write = Write {
-                key: key.to_owned(),
-                value: value.clone(),
-                ttl: self.local_ttl.min(*remaining),
-                typed: None,
-            };
-            self.local.write(generation, vec![write], None).await;
-        }
-        Ok(found)
+        self.get_decoded(key, with_remaining, None).await
     }
 
     async fn set(&self, writes: Vec<Write>, index: Option<Index>) -> Result<(), StoreError> {
