@@ -28,7 +28,6 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cached, tenant, Cache, CacheBuilder, Policy, Stats, Tag, TtlPolicy};
@@ -37,8 +36,10 @@ use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 use tokio::task::JoinSet;
 
+mod measure;
 mod workload;
 
+use measure::{interleaved, load_average, per_call, percent, show, signed, Sample};
 use workload::{analysis, analysis_cache, compute_analysis, stored_key, StockAnalysis};
 
 const TICKER: &str = "7203";
@@ -556,13 +557,6 @@ impl Kind {
     }
 }
 
-/// One round of one case: mean wall time and mean CPU time of this process per call.
-#[derive(Clone, Copy)]
-struct Sample {
-    wall: Duration,
-    cpu: Duration,
-}
-
 /// One round and what the server received during it.
 #[derive(Clone)]
 struct Round {
@@ -675,50 +669,6 @@ where
     while let Some(done) = tasks.join_next().await {
         done.expect("a fill task");
     }
-}
-
-/// Runs `calls` calls one after the other.
-async fn per_call<F, Fut>(calls: u32, mut call: F) -> Sample
-where
-    F: FnMut() -> Fut,
-    Fut: Future,
-{
-    let cpu = process_cpu();
-    let started = Instant::now();
-    for _ in 0..calls {
-        black_box(call().await);
-    }
-    Sample {
-        wall: started.elapsed() / calls,
-        cpu: process_cpu().saturating_sub(cpu) / calls,
-    }
-}
-
-/// `rounds` rounds of every case, each round starting with the next case, so that neither a
-/// burst of load from elsewhere nor the order of the cases favours one of them.
-fn interleaved<T: Clone>(rounds: usize, cases: &mut [&mut dyn FnMut() -> T]) -> Vec<Vec<T>> {
-    let mut samples = vec![Vec::with_capacity(rounds); cases.len()];
-    for round in 0..rounds {
-        for offset in 0..cases.len() {
-            let case = (round + offset) % cases.len();
-            samples[case].push(cases[case]());
-        }
-    }
-    samples
-}
-
-/// CPU time used so far by every thread of this process (not by `redis-server`), from
-/// `/proc/self/task/*/schedstat`; zero where that does not exist.
-fn process_cpu() -> Duration {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    let nanos = tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(nanos)
 }
 
 /// What the cache replaces on a hit: `GET`, decode.
@@ -848,21 +798,6 @@ fn paired_ratio(a: &[Round], b: &[Round]) -> (f64, f64, f64) {
     (ratios[n / 2], ratios[n / 4], ratios[(3 * n) / 4])
 }
 
-fn percent(a: Duration, b: Duration) -> f64 {
-    (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0
-}
-
-fn show(duration: Duration) -> String {
-    let nanos = duration.as_nanos();
-    if nanos < 10_000 {
-        format!("{nanos} ns")
-    } else if nanos < 10_000_000 {
-        format!("{:.1} µs", nanos as f64 / 1e3)
-    } else {
-        format!("{:.1} ms", nanos as f64 / 1e6)
-    }
-}
-
 /// `10000` as `10 000`.
 fn grouped(n: u64) -> String {
     let digits = n.to_string();
@@ -874,19 +809,4 @@ fn grouped(n: u64) -> String {
         out.push(digit);
     }
     out
-}
-
-fn signed(a: Duration, b: Duration) -> String {
-    if a >= b {
-        format!("+{}", show(a - b))
-    } else {
-        format!("−{}", show(b - a))
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".to_owned())
 }

@@ -26,8 +26,10 @@ use cache_tests::RedisServer;
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
+mod measure;
 mod workload;
 
+use measure::{interleaved, load_average, per_call, percent, show, signed, Sample};
 use workload::{analysis, compute_analysis, stored_key, StockAnalysis};
 
 const TICKER: &str = "7203";
@@ -296,57 +298,6 @@ fn main() {
     }
 }
 
-/// One round of one case: mean wall time and mean CPU time of this process per call.
-#[derive(Clone, Copy)]
-struct Sample {
-    wall: Duration,
-    cpu: Duration,
-}
-
-/// Runs `calls` calls one after the other.
-async fn per_call<F, Fut>(calls: u32, mut call: F) -> Sample
-where
-    F: FnMut() -> Fut,
-    Fut: Future,
-{
-    let cpu = process_cpu();
-    let started = Instant::now();
-    for _ in 0..calls {
-        black_box(call().await);
-    }
-    Sample {
-        wall: started.elapsed() / calls,
-        cpu: process_cpu().saturating_sub(cpu) / calls,
-    }
-}
-
-/// `rounds` rounds of every case, each round starting with the next case, so that neither a
-/// burst of load from elsewhere nor the order of the cases favours one of them.
-fn interleaved<T: Clone>(rounds: usize, cases: &mut [&mut dyn FnMut() -> T]) -> Vec<Vec<T>> {
-    let mut samples = vec![Vec::with_capacity(rounds); cases.len()];
-    for round in 0..rounds {
-        for offset in 0..cases.len() {
-            let case = (round + offset) % cases.len();
-            samples[case].push(cases[case]());
-        }
-    }
-    samples
-}
-
-/// CPU time used so far by every thread of this process (not by `redis-server`), from
-/// `/proc/self/task/*/schedstat`; zero where that does not exist.
-fn process_cpu() -> Duration {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    let nanos = tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(nanos)
-}
-
 /// One task per ticker, all at once; total calls per second until the last one ends.
 async fn concurrent<F, Fut>(tickers: &[String], mut task: F) -> f64
 where
@@ -434,10 +385,6 @@ fn paired_ratio(a: &[Sample], b: &[Sample]) -> (f64, f64, f64) {
     (ratios[n / 2], ratios[n / 4], ratios[(3 * n) / 4])
 }
 
-fn percent(a: Duration, b: Duration) -> f64 {
-    (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0
-}
-
 fn spread_f64(rounds: &[f64]) -> (f64, f64, f64) {
     let mut sorted = rounds.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -446,30 +393,4 @@ fn spread_f64(rounds: &[f64]) -> (f64, f64, f64) {
         sorted[0],
         sorted[sorted.len() - 1],
     )
-}
-
-fn show(duration: Duration) -> String {
-    let nanos = duration.as_nanos();
-    if nanos < 10_000 {
-        format!("{nanos} ns")
-    } else if nanos < 10_000_000 {
-        format!("{:.1} µs", nanos as f64 / 1e3)
-    } else {
-        format!("{:.1} ms", nanos as f64 / 1e6)
-    }
-}
-
-fn signed(a: Duration, b: Duration) -> String {
-    if a >= b {
-        format!("+{}", show(a - b))
-    } else {
-        format!("−{}", show(b - a))
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".to_owned())
 }
