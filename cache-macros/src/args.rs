@@ -10,20 +10,6 @@ use syn::{Ident, LitInt, LitStr, Path, Token};
 
 use crate::duration;
 
-mod kw {
-    syn::custom_keyword!(key);
-    syn::custom_keyword!(ttl);
-    syn::custom_keyword!(tenant);
-    syn::custom_keyword!(require_tenant);
-    syn::custom_keyword!(version);
-    syn::custom_keyword!(tags);
-    syn::custom_keyword!(stale_if_error);
-    syn::custom_keyword!(refresh_ahead);
-    syn::custom_keyword!(lock);
-    syn::custom_keyword!(function);
-    syn::custom_keyword!(tenant_entries);
-}
-
 /// Which attribute the options belong to: each takes a subset of them.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -31,6 +17,26 @@ pub(crate) enum Kind {
     Put,
     Evict,
 }
+
+/// Every option of the three attributes and which of them take it (`#[cached]`,
+/// `#[cache_put]`, `#[cache_evict]`): the one list that parsing, the error messages and the
+/// recovery after a mistake read.
+const OPTIONS: &[(&str, [bool; 3])] = &[
+    ("function", [false, true, true]),
+    ("key", [true, true, true]),
+    ("ttl", [true, false, false]),
+    ("tenant", [true, true, true]),
+    ("require_tenant", [true, false, false]),
+    ("version", [true, false, true]),
+    ("tags", [true, true, true]),
+    ("stale_if_error", [true, false, false]),
+    ("refresh_ahead", [true, false, false]),
+    ("lock", [true, false, false]),
+    ("tenant_entries", [false, false, true]),
+];
+
+/// Options of `#[cached]` that `#[cache_put]` takes from the function it names.
+const TAKEN_FROM_FUNCTION: &[&str] = &["ttl", "version", "require_tenant", "stale_if_error"];
 
 impl Kind {
     pub(crate) fn name(self) -> &'static str {
@@ -41,25 +47,37 @@ impl Kind {
         }
     }
 
-    /// The options, as listed in error messages.
-    fn options(self) -> &'static str {
+    fn column(self) -> usize {
         match self {
-            Kind::Cached => "`key`, `ttl`, `tenant`, `require_tenant`, `version`, `tags`, `stale_if_error`, `refresh_ahead` and `lock`",
-            Kind::Put => "`function`, `key`, `ttl`, `tenant`, `require_tenant`, `version`, `tags` and `stale_if_error`",
-            Kind::Evict => "`key`, `version`, `tenant`, `tags`, `function` and `tenant_entries`",
+            Kind::Cached => 0,
+            Kind::Put => 1,
+            Kind::Evict => 2,
+        }
+    }
+
+    /// The options, as listed in error messages: "`a`, `b` and `c`".
+    fn options(self) -> String {
+        let names: Vec<String> = OPTIONS
+            .iter()
+            .filter(|(_, kinds)| kinds[self.column()])
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        match names.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
         }
     }
 
     fn allows(self, option: &str) -> bool {
-        match self {
-            Kind::Cached => !matches!(option, "function" | "tenant_entries"),
-            Kind::Put => !matches!(option, "tenant_entries" | "refresh_ahead" | "lock"),
-            Kind::Evict => matches!(
-                option,
-                "key" | "version" | "tenant" | "tags" | "function" | "tenant_entries"
-            ),
-        }
+        OPTIONS
+            .iter()
+            .any(|(name, kinds)| *name == option && kinds[self.column()])
     }
+}
+
+fn is_option(name: &str) -> bool {
+    OPTIONS.iter().any(|(option, _)| *option == name)
 }
 
 /// Where an entry's time to live comes from.
@@ -145,153 +163,127 @@ fn skip_to_comma(input: ParseStream<'_>) -> syn::Result<()> {
 }
 
 fn starts_option(input: ParseStream<'_>) -> bool {
-    input.peek(kw::key)
-        || input.peek(kw::ttl)
-        || input.peek(kw::tenant)
-        || input.peek(kw::require_tenant)
-        || input.peek(kw::version)
-        || input.peek(kw::tags)
-        || input.peek(kw::stale_if_error)
-        || input.peek(kw::refresh_ahead)
-        || input.peek(kw::lock)
-        || input.peek(kw::function)
-        || input.peek(kw::tenant_entries)
+    input
+        .fork()
+        .parse::<Ident>()
+        .is_ok_and(|name| is_option(&name.to_string()))
 }
 
 impl CachedArgs {
     fn parse_option(&mut self, input: ParseStream<'_>, kind: Kind) -> syn::Result<()> {
-        if input.peek(Ident) {
-            let fork = input.fork();
-            let name: Ident = fork.parse()?;
-            let name = name.to_string();
-            if starts_option(input) && !kind.allows(&name) {
-                let option: Ident = input.parse()?;
-                if input.peek(Token![=]) {
-                    input.parse::<Token![=]>()?;
-                    skip_to_comma(input)?;
-                }
-                return Err(syn::Error::new(
-                    option.span(),
-                    format!(
-                        "`{name}` is not an option of {}: its options are {}",
-                        kind.name(),
-                        kind.options()
-                    ),
-                ));
-            }
+        if !input.peek(Ident) {
+            return Err(input.error(format!("expected an option: {}", kind.options())));
         }
-        if input.peek(kw::tags) {
-            let option: kw::tags = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let content;
-            syn::bracketed!(content in input);
-            let tags = content
-                .parse_terminated(<LitStr as syn::parse::Parse>::parse, Token![,])
-                .map_err(|error| {
-                    syn::Error::new(
-                        error.span(),
-                        "`tags` is a list of tag templates, e.g. `tags = [\"ticker:{ticker}\", \"market\"]`",
-                    )
-                })?;
-            set_once(
-                &mut self.tags,
-                tags.into_iter().collect(),
-                option.span,
-                "tags",
-            )
-        } else if input.peek(kw::stale_if_error) {
-            let option: kw::stale_if_error = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let window = parse_duration(input, "stale_if_error", "1h")?;
-            set_once(
-                &mut self.stale_if_error,
-                window,
-                option.span,
-                "stale_if_error",
-            )
-        } else if input.peek(kw::refresh_ahead) {
-            let option: kw::refresh_ahead = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let share = parse_share(input)?;
-            set_once(
-                &mut self.refresh_ahead,
-                (share, option.span),
-                option.span,
-                "refresh_ahead",
-            )
-        } else if input.peek(kw::lock) {
-            let option: kw::lock = input.parse()?;
-            let lease = if input.peek(Token![=]) {
-                input.parse::<Token![=]>()?;
-                parse_duration(input, "lock", "5s")?
-            } else {
-                DEFAULT_LEASE_MS
-            };
-            set_once(&mut self.lock, lease, option.span, "lock")
-        } else if input.peek(kw::function) {
-            let option: kw::function = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let path: Path = input.parse().map_err(|error| {
-                syn::Error::new(
-                    error.span(),
-                    "`function` names a `#[cached]` function, e.g. `function = quote`",
-                )
-            })?;
-            set_once(&mut self.function, path, option.span, "function")
-        } else if input.peek(kw::tenant_entries) {
-            let option: kw::tenant_entries = input.parse()?;
-            set_once(
-                &mut self.tenant_entries,
-                option.span,
-                option.span,
-                "tenant_entries",
-            )
-        } else if input.peek(kw::key) {
-            let option: kw::key = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let template = parse_template(input)?;
-            set_once(&mut self.key, template, option.span, "key")
-        } else if input.peek(kw::ttl) {
-            let option: kw::ttl = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let ttl = parse_ttl(input)?;
-            set_once(&mut self.ttl, ttl, option.span, "ttl")
-        } else if input.peek(kw::tenant) {
-            let option: kw::tenant = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let argument = parse_tenant(input)?;
-            set_once(&mut self.tenant, argument, option.span, "tenant")
-        } else if input.peek(kw::require_tenant) {
-            let option: kw::require_tenant = input.parse()?;
-            if input.peek(Token![=]) {
-                let equals: Token![=] = input.parse()?;
-                return Err(syn::Error::new(
-                    equals.span,
-                    "`require_tenant` takes no value: write `require_tenant` alone, or leave it out",
-                ));
-            }
-            set_once(
-                &mut self.require_tenant,
-                option.span,
-                option.span,
-                "require_tenant",
-            )
-        } else if input.peek(kw::version) {
-            let option: kw::version = input.parse()?;
-            input.parse::<Token![=]>()?;
-            let version = parse_version(input)?;
-            set_once(&mut self.version, version, option.span, "version")
-        } else if input.peek(Ident) {
-            let unknown: Ident = input.parse()?;
-            Err(syn::Error::new(
-                unknown.span(),
+        let option: Ident = input.parse()?;
+        let name = option.to_string();
+        let span = option.span();
+        if !is_option(&name) {
+            return Err(syn::Error::new(
+                span,
                 format!(
-                    "unknown option `{unknown}`: the options are {}",
+                    "unknown option `{name}`: the options are {}",
                     kind.options()
                 ),
-            ))
-        } else {
-            Err(input.error(format!("expected an option: {}", kind.options())))
+            ));
+        }
+        if !kind.allows(&name) {
+            if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                skip_to_comma(input)?;
+            }
+            let message = if kind == Kind::Put && TAKEN_FROM_FUNCTION.contains(&name.as_str()) {
+                format!(
+                    "`{name}` of #[cache_put] is the one of the #[cached] function it names with `function = …`, so that the two cannot disagree: remove it here"
+                )
+            } else {
+                format!(
+                    "`{name}` is not an option of {}: its options are {}",
+                    kind.name(),
+                    kind.options()
+                )
+            };
+            return Err(syn::Error::new(span, message));
+        }
+        match name.as_str() {
+            "tags" => {
+                input.parse::<Token![=]>()?;
+                let content;
+                syn::bracketed!(content in input);
+                let tags = content
+                    .parse_terminated(<LitStr as syn::parse::Parse>::parse, Token![,])
+                    .map_err(|error| {
+                        syn::Error::new(
+                            error.span(),
+                            "`tags` is a list of tag templates, e.g. `tags = [\"ticker:{ticker}\", \"market\"]`",
+                        )
+                    })?;
+                set_once(&mut self.tags, tags.into_iter().collect(), span, "tags")
+            }
+            "stale_if_error" => {
+                input.parse::<Token![=]>()?;
+                let window = parse_duration(input, "stale_if_error", "1h")?;
+                set_once(&mut self.stale_if_error, window, span, "stale_if_error")
+            }
+            "refresh_ahead" => {
+                input.parse::<Token![=]>()?;
+                let share = parse_share(input)?;
+                set_once(
+                    &mut self.refresh_ahead,
+                    (share, span),
+                    span,
+                    "refresh_ahead",
+                )
+            }
+            "lock" => {
+                let lease = if input.peek(Token![=]) {
+                    input.parse::<Token![=]>()?;
+                    parse_duration(input, "lock", "5s")?
+                } else {
+                    DEFAULT_LEASE_MS
+                };
+                set_once(&mut self.lock, lease, span, "lock")
+            }
+            "function" => {
+                input.parse::<Token![=]>()?;
+                let path: Path = input.parse().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`function` names a `#[cached]` function, e.g. `function = quote`",
+                    )
+                })?;
+                set_once(&mut self.function, path, span, "function")
+            }
+            "tenant_entries" => set_once(&mut self.tenant_entries, span, span, "tenant_entries"),
+            "key" => {
+                input.parse::<Token![=]>()?;
+                let template = parse_template(input)?;
+                set_once(&mut self.key, template, span, "key")
+            }
+            "ttl" => {
+                input.parse::<Token![=]>()?;
+                let ttl = parse_ttl(input)?;
+                set_once(&mut self.ttl, ttl, span, "ttl")
+            }
+            "tenant" => {
+                input.parse::<Token![=]>()?;
+                let argument = parse_tenant(input)?;
+                set_once(&mut self.tenant, argument, span, "tenant")
+            }
+            "require_tenant" => {
+                if input.peek(Token![=]) {
+                    let equals: Token![=] = input.parse()?;
+                    return Err(syn::Error::new(
+                        equals.span,
+                        "`require_tenant` takes no value: write `require_tenant` alone, or leave it out",
+                    ));
+                }
+                set_once(&mut self.require_tenant, span, span, "require_tenant")
+            }
+            _ => {
+                input.parse::<Token![=]>()?;
+                let version = parse_version(input)?;
+                set_once(&mut self.version, version, span, "version")
+            }
         }
     }
 }

@@ -7,16 +7,9 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, LitStr};
 
 use crate::args::{CachedArgs, Kind, TtlArg};
+use crate::diagnostic::combine;
 use crate::signature::{self, FnInfo, Generic, Reference};
 use crate::template::{self, Piece, Placeholder};
-
-/// All `errors` as one, or `None` when there are none.
-pub(crate) fn combine(errors: impl IntoIterator<Item = syn::Error>) -> Option<syn::Error> {
-    errors.into_iter().reduce(|mut all, error| {
-        all.combine(error);
-        all
-    })
-}
 
 /// What the checks produced, ready for generation.
 pub(crate) struct Checked {
@@ -37,17 +30,30 @@ pub(crate) fn check(
     kind: Kind,
 ) -> syn::Result<Checked> {
     let mut errors = Vec::new();
-    let ttl = if kind == Kind::Evict {
+    let ttl = if kind == Kind::Cached {
+        collect(&mut errors, ttl_tokens(args, args_tokens))
+    } else {
+        // `#[cache_put]` takes the TTL of the function it names; `#[cache_evict]` writes nothing.
         quote!(::cache_runtime::__private::Ttl::Fixed(
             ::core::time::Duration::from_millis(1)
         ))
-    } else {
-        collect(&mut errors, ttl_tokens(args, args_tokens))
     };
     if kind == Kind::Put && args.function.is_none() {
         errors.push(syn::Error::new(
             span_of(args_tokens),
-            "name the `#[cached]` function whose entry this writes, e.g. `function = quote`, so that invalidating that function also drops what was put",
+            "name the `#[cached]` function whose entry this writes, e.g. `function = quote`: its TTL, version and identity are used, so that invalidating that function also drops what was put",
+        ));
+    }
+    if kind == Kind::Put && args.key.is_none() {
+        errors.push(syn::Error::new(
+            span_of(args_tokens),
+            "write the key template of the function named by `function = …`, e.g. `key = \"quote:{ticker}\"`: it is checked at compile time to be that function's own",
+        ));
+    }
+    if kind == Kind::Evict && args.function.is_some() && args.version.is_some() {
+        errors.push(syn::Error::new(
+            span_of(args_tokens),
+            "with `function = …`, `#[cache_evict]` uses that function's `version`: remove `version` here",
         ));
     }
     if kind == Kind::Evict

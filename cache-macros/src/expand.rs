@@ -3,8 +3,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::spanned::Spanned;
-use syn::{FnArg, Ident, ItemFn, Pat};
+use syn::{FnArg, Ident, ItemFn, LitStr, Pat, Path};
 
 use crate::args::{self, CachedArgs, Kind};
 use crate::check::{self, Checked};
@@ -51,29 +50,92 @@ struct Parts {
     body: TokenStream,
 }
 
-fn parts(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> Parts {
-    let Checked {
-        ttl,
-        key,
-        tags,
-        tenant,
-        ..
-    } = checked;
+/// The `Spec` of a `#[cached]` function from its own options, as an expression that needs
+/// [`probe`] in scope.
+fn spec(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenStream {
+    let ttl = &checked.ttl;
     let require_tenant = args.require_tenant.is_some();
     let version = args.version.unwrap_or(0);
-    let mut site_options = Vec::new();
+    let template = args.key.as_ref().map(LitStr::value).unwrap_or_default();
+    let name = function.sig.ident.to_string();
+    let mut options = Vec::new();
     if let Some(window) = args.stale_if_error {
-        site_options.push(quote!(.stale_if_error(#window)));
+        options.push(quote!(.stale_if_error(#window)));
     }
     if let Some((share, _)) = args.refresh_ahead {
-        site_options.push(quote!(.refresh_ahead(#share)));
+        options.push(quote!(.refresh_ahead(#share)));
     }
     if let Some(lease) = args.lock {
-        site_options.push(quote!(.lock(#lease)));
+        options.push(quote!(.lock(#lease)));
     }
+    quote! {
+        ::cache_runtime::__private::Spec::new(
+            __cache_probe, #name, #ttl, #version, #require_tenant, #template,
+        )#(#options)*
+    }
+}
+
+/// A function nested where a spec is made: its path (module, impl type, enclosing functions)
+/// is the cached function's identity.
+fn probe() -> TokenStream {
+    quote! {
+        fn __cache_probe() -> &'static str {
+            ::core::any::type_name_of_val(&__cache_probe)
+        }
+    }
+}
+
+/// `path::to::quote` -> `path::to::__cache_spec_quote`: the spec `#[cached]` emits beside
+/// `quote`.
+fn spec_path(function: &Path) -> Path {
+    let mut path = function.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = format_ident!("__cache_spec_{}", last.ident, span = last.ident.span());
+        last.arguments = syn::PathArguments::None;
+    }
+    path
+}
+
+/// `static __CACHE_SITE`, from the attribute's own options, or from the `#[cached]` function
+/// named by `function = …` (whose key template must then be the one written here).
+fn site(args: &CachedArgs, function: &ItemFn, checked: &Checked, kind: Kind) -> TokenStream {
+    let borrowed = match (&args.function, kind) {
+        (Some(path), Kind::Put) => Some(path),
+        (Some(path), Kind::Evict) if args.key.is_some() => Some(path),
+        _ => None,
+    };
+    let Some(target) = borrowed else {
+        let probe = probe();
+        let spec = spec(args, function, checked);
+        return quote! {
+            #probe
+            static __CACHE_SITE: ::cache_runtime::__private::Site =
+                ::cache_runtime::__private::Site::new(#spec);
+        };
+    };
+    let spec_path = spec_path(target);
+    let check = args.key.as_ref().map(|key| {
+        quote_spanned! {key.span()=>
+            const _: () = ::core::assert!(
+                #spec_path().has_template(#key),
+                "this key template differs from the one of the #[cached] function named by `function = …`: write that function's template"
+            );
+        }
+    });
+    quote! {
+        #check
+        static __CACHE_SITE: ::cache_runtime::__private::Site =
+            ::cache_runtime::__private::Site::new(#spec_path());
+    }
+}
+
+fn parts(args: &CachedArgs, function: &ItemFn, checked: &Checked, kind: Kind) -> Parts {
+    let Checked {
+        key, tags, tenant, ..
+    } = checked;
+    let site = site(args, function, checked, kind);
     let sig = &function.sig;
     let block = &function.block;
-    let name = sig.ident.to_string();
     let output = signature::output_type(&sig.output);
     let output_span = signature::stored_type_span(&output);
     let call = Ident::new("__cache_call", Span::mixed_site());
@@ -119,12 +181,7 @@ fn parts(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> Parts {
     };
     let steps = key.iter().chain(tags).map(|step| step.tokens(&call));
     let prelude = quote! {
-        static __CACHE_SITE: ::cache_runtime::__private::Site = ::cache_runtime::__private::Site::new(
-            ::core::concat!(::core::module_path!(), "::", #name),
-            #ttl,
-            #version,
-            #require_tenant,
-        )#(#site_options)*;
+        #site
         let mut #call = ::cache_runtime::__private::Call::begin(&__CACHE_SITE, #tenant);
         if #call.is_active() {
             #(#steps)*
@@ -166,7 +223,7 @@ fn expand(args: &CachedArgs, function: &ItemFn, checked: Checked) -> TokenStream
         share,
         body,
         ..
-    } = parts(args, function, &checked);
+    } = parts(args, function, &checked, Kind::Cached);
     let run = if args.refresh_ahead.is_some() {
         quote!(run_refreshing)
     } else {
@@ -180,7 +237,11 @@ fn expand(args: &CachedArgs, function: &ItemFn, checked: Checked) -> TokenStream
     let ItemFn {
         attrs, vis, sig, ..
     } = function;
-    let companion = (!checked.receiver).then(|| companion(args, function, &checked));
+    let companion = (!checked.receiver).then(|| {
+        let entry = companion(args, function, &checked);
+        let spec = spec_item(args, function, &checked);
+        quote!(#entry #spec)
+    });
     quote! {
         #(#attrs)*
         #vis #sig {
@@ -201,7 +262,7 @@ fn companion(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenSt
         call,
         output,
         ..
-    } = parts(args, function, checked);
+    } = parts(args, function, checked, Kind::Cached);
     let sig = &function.sig;
     let vis = &function.vis;
     let name = &sig.ident;
@@ -236,20 +297,21 @@ fn companion(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenSt
     }
 }
 
-/// The path `#[cached]` names the entries of the function in `function = …` by.
-fn function_path(args: &CachedArgs) -> TokenStream {
-    match &args.function {
-        // In a nested item, which sees the module's items but not the function's arguments: an
-        // argument named like the function cannot take its place.
-        Some(path) => quote_spanned! {path.span()=>
-            {
-                fn __cache_function() -> &'static str {
-                    ::cache_runtime::__private::function_path(&#path)
-                }
-                __cache_function()
-            }
-        },
-        None => quote!(""),
+/// `const fn __cache_spec_<name>() -> Spec`: the function's TTL, version, key template and
+/// identity, through which `#[cache_put(function = name)]` and `#[cache_evict(function = name)]`
+/// use them instead of restating them.
+fn spec_item(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenStream {
+    let vis = &function.vis;
+    let name = format_ident!("__cache_spec_{}", function.sig.ident);
+    let probe = probe();
+    let spec = spec(args, function, checked);
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, dead_code)]
+        #vis const fn #name() -> ::cache_runtime::__private::Spec {
+            #probe
+            #spec
+        }
     }
 }
 
@@ -265,18 +327,17 @@ fn expand_put(args: &CachedArgs, function: &ItemFn, checked: Checked) -> TokenSt
         adapter,
         body,
         ..
-    } = parts(args, function, &checked);
+    } = parts(args, function, &checked, Kind::Put);
     let ItemFn {
         attrs, vis, sig, ..
     } = function;
     let result = Ident::new("__cache_result", Span::mixed_site());
-    let function_path = function_path(args);
     quote! {
         #(#attrs)*
         #vis #sig {
             #prelude
             let #result: #output = #body.await;
-            ::cache_runtime::__private::Call::put_result(#call, #adapter, &#result, #function_path).await;
+            ::cache_runtime::__private::Call::put_result(#call, #adapter, &#result).await;
             #result
         }
     }
@@ -295,28 +356,37 @@ fn expand_evict(args: &CachedArgs, function: &ItemFn, checked: Checked) -> Token
         adapter_unchecked,
         body,
         ..
-    } = parts(args, function, &checked);
+    } = parts(args, function, &checked, Kind::Evict);
     let ItemFn {
         attrs, vis, sig, ..
     } = function;
     let result = Ident::new("__cache_result", Span::mixed_site());
     let key = args.key.is_some();
     let tenant_entries = args.tenant_entries.is_some();
-    let function_path = match &args.function {
-        Some(_) => {
-            let path = function_path(args);
-            quote!(::core::option::Option::Some(#path))
+    // `function = f` with a key: that entry of `f` (the call's site is `f`'s); without one,
+    // every entry of `f`.
+    let (target, function) = match &args.function {
+        Some(path) if args.key.is_none() => {
+            let spec_path = spec_path(path);
+            (
+                quote! {
+                    static __CACHE_TARGET: ::cache_runtime::__private::Site =
+                        ::cache_runtime::__private::Site::new(#spec_path());
+                },
+                quote!(::core::option::Option::Some(&__CACHE_TARGET)),
+            )
         }
-        None => quote!(::core::option::Option::None),
+        _ => (quote!(), quote!(::core::option::Option::None)),
     };
     quote! {
         #(#attrs)*
         #vis #sig {
             #prelude
+            #target
             let #result: #output = #body.await;
             let __cache_eviction = ::cache_runtime::__private::Eviction {
                 key: #key,
-                function: #function_path,
+                function: #function,
                 tenant_entries: #tenant_entries,
             };
             ::cache_runtime::__private::Call::evict(#call, #adapter_unchecked, &#result, __cache_eviction).await;

@@ -12,6 +12,7 @@ use proc_macro::TokenStream;
 
 mod args;
 mod check;
+mod diagnostic;
 mod duration;
 mod expand;
 mod fallback;
@@ -37,9 +38,11 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(args.into(), item.into(), args::Kind::Cached).into()
 }
 
-/// Always runs the function and stores its cacheable result under the key: write-through.
+/// Always runs the function and stores its cacheable result as an entry of the `#[cached]`
+/// function named by `function = …`: write-through.
 ///
-/// Takes the options of `#[cached]` except `refresh_ahead` and `lock`.
+/// Takes `function`, `key` (checked at compile time to be that function's template), `tenant` and
+/// `tags`. The TTL, version, `require_tenant` and `stale_if_error` are the named function's.
 #[proc_macro_attribute]
 pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(args.into(), item.into(), args::Kind::Put).into()
@@ -47,8 +50,10 @@ pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs the function, then, unless it returned `Err`, deletes the entries it names: `key = "…"`
 /// (one entry, same template syntax as `#[cached]`), `tags = ["…"]`, `function = cached_fn` (all
-/// entries of a free `#[cached]` function, every tenant) and/or `tenant_entries` (all of the
-/// tenant's entries). `version` and `tenant` work as in `#[cached]`.
+/// entries of a `#[cached]` function, every tenant) and/or `tenant_entries` (all of the
+/// tenant's entries). With both `function` and `key`, the one entry of that function: the key
+/// template is checked to be the function's and its version is used. `version` (without
+/// `function`) and `tenant` work as in `#[cached]`.
 #[proc_macro_attribute]
 pub fn cache_evict(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(args.into(), item.into(), args::Kind::Evict).into()

@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::{Data, DeriveInput, Fields, Ident, LitStr};
 
-use crate::check::combine;
+use crate::diagnostic::combine;
 use crate::duration;
 
 pub(crate) fn derive(item: TokenStream) -> TokenStream {
@@ -84,6 +84,13 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
             fn default_ttl(&self) -> ::core::time::Duration {
                 match self { #(Self::#variants => ::core::time::Duration::from_millis(#ttls),)* }
+            }
+            fn path(&self) -> &'static str {
+                match self {
+                    #(Self::#variants => ::core::concat!(
+                        ::core::module_path!(), "::", ::core::stringify!(#ident), "::", ::core::stringify!(#variants)
+                    ),)*
+                }
             }
         }
     })

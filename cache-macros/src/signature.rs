@@ -46,7 +46,7 @@ pub(crate) fn read(item: &ItemFn) -> syn::Result<FnInfo> {
     let mut errors = Vec::new();
     errors.extend(check_async(sig).err());
     errors.extend(check_output(&sig.output).err());
-    if let Some(error) = crate::check::combine(errors) {
+    if let Some(error) = crate::diagnostic::combine(errors) {
         return Err(error);
     }
     let mut params = Vec::new();

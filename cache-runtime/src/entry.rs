@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::invalidation::InvalidateError;
+use crate::engine::invalidate::InvalidateError;
 use crate::private::shape::Codec;
 use crate::private::Call;
 
@@ -54,6 +54,40 @@ impl<R> CacheEntry<R> {
         let codec = self.codec?;
         let bytes = self.call.peek_bytes().await?;
         (codec.decode)(&bytes)
+    }
+
+    /// What the function would return from the cache now for each entry, in order, read in
+    /// one round trip (`MGET`) per cache in use: `None` for a miss.
+    ///
+    /// ```
+    /// use cache_runtime::{cached, CacheEntry};
+    ///
+    /// #[cached(key = "quote:{ticker}", ttl = "5m")]
+    /// async fn quote(ticker: &str) -> Option<f64> {
+    ///     Some(ticker.len() as f64)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_runtime::ConfigError> {
+    /// let cache = cache_runtime::CacheBuilder::new().build().await?;
+    /// cache.scope(async {
+    ///     quote("7203").await;
+    ///     let entries = vec![quote_cache("7203"), quote_cache("6758")];
+    ///     assert_eq!(CacheEntry::peek_many(entries).await, [Some(Some(4.0)), None]);
+    /// }).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn peek_many(entries: Vec<CacheEntry<R>>) -> Vec<Option<R>> {
+        let (calls, codecs): (Vec<Call>, Vec<Option<Codec<R>>>) = entries
+            .into_iter()
+            .map(|entry| (entry.call, entry.codec))
+            .unzip();
+        let found = Call::peek_many(calls).await;
+        found
+            .into_iter()
+            .zip(codecs)
+            .map(|(bytes, codec)| (codec?.decode)(&bytes?))
+            .collect()
     }
 
     /// Deletes the entry (and its stale copy). `Ok(true)` if there was one.

@@ -53,6 +53,18 @@
 //! store) and [`cache_evict`] (run, then delete the named entries) cover write paths;
 //! [`Cache`] has the invalidations by function, tenant, policy and tag.
 //!
+//! # Module map
+//!
+//! Layers, top to bottom; a module imports only from the layers below it.
+//!
+//! | layer | modules | concern |
+//! |---|---|---|
+//! | faces | `__private` (what expansions call: `Call`, `Site`, return-type dispatch), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]) | turning a call, a handle or the environment into engine work |
+//! | engine | `engine` (get-or-set: `lookup`, `write`), with one module per strategy: `engine::flight` (single flight), `engine::lease` (`lock`), `engine::stale` (`stale_if_error`), `engine::refresh` (`refresh_ahead`), `engine::invalidate`; `engine::site` (a function's spec and identity) | what happens on a call |
+//! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, channel), `key::part` (escaping of argument values and tenant ids) | names |
+//! | stores | `store` (the `Store` trait), `store::memory`, `store::redis`, `store::tiered` | where bytes live |
+//! | primitives | `breaker`, `codec`, `metrics`, `policy`, `tenant` | small pieces with no knowledge of the above |
+//!
 //! # Optional features
 //!
 //! - `tls`: `rediss://` URLs, through rustls. The ring crypto provider is installed process-wide
@@ -66,13 +78,15 @@
 
 extern crate self as cache_runtime;
 
+// Top: what users and expansions call.
+mod cache;
+mod config;
+mod entry;
+// The engine: get-or-set and its strategies.
+mod engine;
+// Key layout, then stores, then primitives.
 mod breaker;
 mod codec;
-mod config;
-mod engine;
-mod entry;
-mod flight;
-mod invalidation;
 mod key;
 mod metrics;
 mod policy;
@@ -86,10 +100,11 @@ pub mod __private;
 pub(crate) use crate::__private as private;
 
 pub use crate::breaker::BreakerState;
+pub use crate::cache::Cache;
 pub use crate::config::{CacheBuilder, ConfigError};
-pub use crate::engine::Cache;
+pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
-pub use crate::invalidation::{InvalidateError, Tag};
+pub use crate::key::Tag;
 pub use crate::metrics::{PolicyStats, Stats};
 pub use crate::policy::{Policy, TtlPolicy};
 pub use cache_macros::{cache_evict, cache_put, cached, TtlPolicy};

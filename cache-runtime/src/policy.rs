@@ -22,7 +22,8 @@ use std::time::Duration;
 ///
 /// The name is the variant in `snake_case`. It labels the policy's counters and is the override
 /// variable in upper case: `CACHE_TTL_EXCHANGE_RATE=30` (seconds) replaces the TTL at start-up.
-/// Two enums with a variant of the same name share that name, its counters and its override.
+/// Two enums with a variant of the same name share that name, its counters and its override;
+/// their entries are invalidated apart ([`TtlPolicy::path`]).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a TTL policy",
     label = "`ttl = …` takes a variant of an enum deriving `TtlPolicy`, or a duration such as \"5m\"",
@@ -33,6 +34,13 @@ pub trait TtlPolicy: Sync {
     fn name(&self) -> &'static str;
     /// The TTL compiled into the policy, before any override.
     fn default_ttl(&self) -> Duration;
+    /// The policy's identity: `my_crate::module::Enum::Variant` for a derived policy, so that two
+    /// enums with a variant of the same name are invalidated apart. Defaults to [`name`].
+    ///
+    /// [`name`]: TtlPolicy::name
+    fn path(&self) -> &'static str {
+        self.name()
+    }
 }
 
 /// The policies shipped with the runtime.

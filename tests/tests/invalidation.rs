@@ -488,7 +488,7 @@ async fn update_quote_v2(ticker: &str) -> Result<(), String> {
 
 /// Write-through: stores what it returns under the key of `quote`. `None` stands for a failed
 /// write, which must not be stored.
-#[cache_put(function = quote, key = "quote:{ticker}", ttl = Policy::StockPrice, tags = ["ticker:{ticker}"])]
+#[cache_put(function = quote, key = "quote:{ticker}", tags = ["ticker:{ticker}"])]
 async fn set_quote(ticker: &str, price: Option<f64>) -> Result<Priced, String> {
     let price = price.ok_or("the source of truth refused the write")?;
     Ok(Priced {
@@ -769,7 +769,10 @@ async fn invalidate_policy_drops_one_policy_in_every_tenant(world: &mut World) {
     let deleted = world.cache.invalidate_policy(&Policy::NewsData).await;
     assert_eq!(deleted.unwrap(), 6);
     world
-        .expect_indexes(&["v1:idx:policy:news_data"], &["v1:idx:policy:stock_price"])
+        .expect_indexes(
+            &["v1:idx:policy:cache_runtime.policy.Policy.NewsData"],
+            &["v1:idx:policy:cache_runtime.policy.Policy.StockPrice"],
+        )
         .await;
     world
         .expect_dropped("invalidate_policy(NewsData)", |s| s.func == Func::News)
@@ -785,10 +788,10 @@ async fn invalidate_tenant_policy_drops_one_policy_of_one_tenant(world: &mut Wor
     assert_eq!(deleted.unwrap(), 2);
     world
         .expect_indexes(
-            &["v1:idx:t=acme:policy:stock_price"],
+            &["v1:idx:t=acme:policy:cache_runtime.policy.Policy.StockPrice"],
             &[
-                "v1:idx:t=acme:policy:news_data",
-                "v1:idx:t=globex:policy:stock_price",
+                "v1:idx:t=acme:policy:cache_runtime.policy.Policy.NewsData",
+                "v1:idx:t=globex:policy:cache_runtime.policy.Policy.StockPrice",
             ],
         )
         .await;

@@ -66,7 +66,7 @@ async fn quote(ticker: &str, runs: &Runs) -> Result<Quote, String> {
 
 const QUOTE_PATH: &str = "tenant_isolation::quote";
 
-#[cache_put(function = quote, key = "quote:{ticker}", ttl = Policy::StockPrice, tags = ["ticker:{ticker}"])]
+#[cache_put(function = quote, key = "quote:{ticker}", tags = ["ticker:{ticker}"])]
 async fn set_quote(ticker: &str) -> Result<Quote, String> {
     Ok(Quote {
         tenant: tenant::current().map(|t| t.to_string()),

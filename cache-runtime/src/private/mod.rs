@@ -4,102 +4,15 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use crate::engine::site::{Eviction, Site, Spec, Ttl};
 use crate::engine::Engine;
-use crate::key::{self, EntryKey};
+use crate::key::{EntryKey, KeyBuilder};
 use crate::metrics::Counters;
-use crate::policy::TtlPolicy;
 use crate::tenant;
-
-/// Where a call site's TTL comes from.
-pub enum Ttl {
-    /// A policy variant, looked up (with overrides) at run time.
-    Policy(&'static dyn TtlPolicy),
-    /// A literal duration from the attribute.
-    Fixed(Duration),
-}
-
-/// One `#[cached]` function: a `static` in its expansion.
-pub struct Site {
-    pub(crate) name: &'static str,
-    pub(crate) ttl: Ttl,
-    pub(crate) version: u32,
-    pub(crate) require_tenant: bool,
-    pub(crate) stale_if_error: Option<Duration>,
-    pub(crate) refresh_permille: u16,
-    pub(crate) lock: Option<Duration>,
-    warned_no_tenant: AtomicBool,
-    warned_oversized: AtomicBool,
-    warned_unencodable: AtomicBool,
-}
-
-impl Site {
-    /// `name` is the function's path (`module_path!()::name`).
-    pub const fn new(name: &'static str, ttl: Ttl, version: u32, require_tenant: bool) -> Self {
-        Self {
-            name,
-            ttl,
-            version,
-            require_tenant,
-            stale_if_error: None,
-            refresh_permille: 0,
-            lock: None,
-            warned_no_tenant: AtomicBool::new(false),
-            warned_oversized: AtomicBool::new(false),
-            warned_unencodable: AtomicBool::new(false),
-        }
-    }
-
-    /// `stale_if_error = "…"`: keep a copy for TTL + `window` and serve it when the function fails.
-    pub const fn stale_if_error(mut self, window_ms: u64) -> Self {
-        self.stale_if_error = Some(Duration::from_millis(window_ms));
-        self
-    }
-
-    /// `refresh_ahead = 0.8`: recompute in the background once this share of the TTL has passed.
-    pub const fn refresh_ahead(mut self, permille: u16) -> Self {
-        self.refresh_permille = permille;
-        self
-    }
-
-    /// `lock = "5s"`: one computation across processes, under a lease of this length.
-    pub const fn lock(mut self, lease_ms: u64) -> Self {
-        self.lock = Some(Duration::from_millis(lease_ms));
-        self
-    }
-
-    /// The policy's name, when the TTL comes from a policy.
-    pub(crate) fn policy_name(&self) -> Option<&'static str> {
-        match self.ttl {
-            Ttl::Policy(policy) => Some(policy.name()),
-            Ttl::Fixed(_) => None,
-        }
-    }
-
-    /// The label of this site's counters: its policy's name, or its path for a literal TTL.
-    pub(crate) fn label(&self) -> &'static str {
-        match self.ttl {
-            Ttl::Policy(policy) => policy.name(),
-            Ttl::Fixed(_) => self.name,
-        }
-    }
-
-    pub(crate) fn first_oversized(&self) -> bool {
-        !self.warned_oversized.swap(true, Ordering::Relaxed)
-    }
-
-    pub(crate) fn first_unencodable(&self) -> bool {
-        !self.warned_unencodable.swap(true, Ordering::Relaxed)
-    }
-
-    fn first_without_tenant(&self) -> bool {
-        !self.warned_no_tenant.swap(true, Ordering::Relaxed)
-    }
-}
 
 /// A tenant given by an argument (`tenant = arg`).
 pub fn tenant_arg<T: AsRef<str> + ?Sized>(tenant: &T) -> &str {
@@ -115,24 +28,13 @@ pub struct Call {
 struct Active {
     engine: Arc<Engine>,
     site: &'static Site,
-    entry: EntryKey,
-    /// Whether `text`/`arg` currently write into the last tag rather than the key.
-    in_tag: bool,
-}
-
-impl Active {
-    fn target(&mut self) -> &mut String {
-        match self.entry.tags.last_mut() {
-            Some(tag) if self.in_tag => tag,
-            _ => &mut self.entry.key,
-        }
-    }
+    key: KeyBuilder,
 }
 
 static WARNED_UNINITIALISED: AtomicBool = AtomicBool::new(false);
 
 impl Call {
-    /// Starts a call: finds the cache and the tenant, and writes the key's prefix and tenant.
+    /// Starts a call: finds the cache and the tenant, and starts the key.
     pub fn begin(site: &'static Site, tenant: Option<&str>) -> Call {
         let Some(engine) = Engine::current() else {
             if !WARNED_UNINITIALISED.swap(true, Ordering::Relaxed) {
@@ -140,44 +42,24 @@ impl Call {
             }
             return Call { active: None };
         };
-        if engine.backend.is_none() {
+        if !engine.enabled() {
             return Call { active: None };
         }
-        let mut key = String::with_capacity(96);
-        key.push_str(&engine.prefix);
-        key.push(':');
-        let has_tenant = match tenant {
-            Some(tenant) => {
-                key::write_tenant(&mut key, Some(tenant));
-                true
+        let (key, has_tenant) = match tenant {
+            Some(tenant) => (engine.layout().entry(Some(tenant)), true),
+            None => {
+                tenant::with_current(|tenant| (engine.layout().entry(tenant), tenant.is_some()))
             }
-            None => tenant::with_current(|tenant| {
-                key::write_tenant(&mut key, tenant);
-                tenant.is_some()
-            }),
         };
-        if site.require_tenant && !has_tenant {
+        if site.spec.require_tenant && !has_tenant {
             Counters::add(&engine.counters(site).bypassed);
             if site.first_without_tenant() {
-                tracing::warn!(function = site.name, "cache: tenant-scoped function called outside any tenant scope runs uncached (logged once per function)");
+                tracing::warn!(function = site.path(), "cache: tenant-scoped function called outside any tenant scope runs uncached (logged once per function)");
             }
             return Call { active: None };
         }
-        let tenant_end = key.len();
-        key.push(':');
-        let entry = EntryKey {
-            key,
-            tenant_end,
-            tags: Vec::new(),
-            function: site.name,
-        };
         Call {
-            active: Some(Active {
-                engine,
-                site,
-                entry,
-                in_tag: false,
-            }),
+            active: Some(Active { engine, site, key }),
         }
     }
 
@@ -189,44 +71,29 @@ impl Call {
     /// Appends literal template text, checked at compile time.
     pub fn text(&mut self, text: &'static str) {
         if let Some(active) = &mut self.active {
-            active.target().push_str(text);
+            active.key.text(text);
         }
     }
 
     /// Starts a tag named `name`: the following `arg`s are its values.
     pub fn tag(&mut self, name: &'static str) {
         if let Some(active) = &mut self.active {
-            let mut tag = String::with_capacity(name.len() + 16);
-            key::escape_into(&mut tag, name);
-            active.entry.tags.push(tag);
-            active.in_tag = true;
+            active.key.tag(name);
         }
     }
 
-    /// Appends the function's path, with `.` for `::`: the start of a derived key.
+    /// Appends the function's identity: the start of a derived key.
     pub fn function_name(&mut self) {
         if let Some(active) = &mut self.active {
-            let mut segments = active.site.name.split("::");
-            if let Some(first) = segments.next() {
-                active.entry.key.push_str(first);
-            }
-            for segment in segments {
-                active.entry.key.push('.');
-                active.entry.key.push_str(segment);
-            }
+            active.key.function(&active.site.identity().text);
         }
     }
 
     /// Appends one argument value, escaped (to a tag: after a `:`).
     pub fn arg<A: KeyArg + ?Sized>(&mut self, value: &A) {
         if let Some(active) = &mut self.active {
-            let in_tag = active.in_tag;
-            let target = active.target();
-            if in_tag {
-                target.push(':');
-            }
-            if let Err(error) = key::write_part(target, value) {
-                tracing::warn!(function = active.site.name, %error, "cache: an argument could not be written into the key; this call runs uncached");
+            if let Err(error) = active.key.arg(value) {
+                tracing::warn!(function = active.site.path(), %error, "cache: an argument could not be written into the key; this call runs uncached");
                 self.active = None;
             }
         }
@@ -275,23 +142,25 @@ impl Call {
     /// The full key of this call, `None` when no cache is in use.
     pub(crate) fn full_key(&self) -> Option<String> {
         let active = self.active.as_ref()?;
-        let mut key = active.entry.key.clone();
-        push_version(&mut key, active.site.version);
-        Some(key)
+        Some(active.key.clone().finish(active.site.spec.version).key)
     }
 
     /// Deletes this call's entry.
-    pub(crate) async fn invalidate(self) -> Result<bool, crate::InvalidateError> {
+    pub(crate) async fn invalidate(
+        self,
+    ) -> Result<bool, crate::engine::invalidate::InvalidateError> {
         match self.finish() {
-            Some((engine, _, entry)) => Ok(engine.delete_entries(vec![entry.key]).await? > 0),
+            Some((engine, _, entry)) => Ok(engine.delete_keys(vec![entry.key]).await? > 0),
             None => Ok(false),
         }
     }
 
     /// Deletes every entry of this call's function, for every tenant.
-    pub(crate) async fn invalidate_function(self) -> Result<u64, crate::InvalidateError> {
+    pub(crate) async fn invalidate_function(
+        self,
+    ) -> Result<u64, crate::engine::invalidate::InvalidateError> {
         match self.finish() {
-            Some((engine, site, _)) => engine.delete_function(site.name).await,
+            Some((engine, site, _)) => engine.delete_function(site).await,
             None => Ok(0),
         }
     }
@@ -302,6 +171,30 @@ impl Call {
         engine.peek(site, &entry).await
     }
 
+    /// Reads the entries of `calls` without computing them: one `MGET` per cache in use.
+    pub(crate) async fn peek_many(calls: Vec<Call>) -> Vec<Option<bytes::Bytes>> {
+        let mut found = vec![None; calls.len()];
+        // The keys (with their positions) of each cache, in the order the caches first appear.
+        type Batch = (Arc<Engine>, Vec<(usize, String)>);
+        let mut batches: Vec<Batch> = Vec::new();
+        for (position, call) in calls.into_iter().enumerate() {
+            let Some((engine, _, entry)) = call.finish() else {
+                continue;
+            };
+            match batches.iter_mut().find(|(e, _)| Arc::ptr_eq(e, &engine)) {
+                Some((_, keys)) => keys.push((position, entry.key)),
+                None => batches.push((engine, vec![(position, entry.key)])),
+            }
+        }
+        for (engine, keys) in batches {
+            let (positions, keys): (Vec<usize>, Vec<String>) = keys.into_iter().unzip();
+            for (position, bytes) in positions.into_iter().zip(engine.peek_many(&keys).await) {
+                found[position] = bytes;
+            }
+        }
+        found
+    }
+
     /// Stores encoded bytes as this call's entry.
     pub(crate) async fn put_bytes(self, bytes: bytes::Bytes) {
         if let Some((engine, site, entry)) = self.finish() {
@@ -310,24 +203,18 @@ impl Call {
     }
 
     /// `#[cache_put(function = …)]`: stores the cacheable part of `result` as an entry of the
-    /// `#[cached]` function at `function` (its path), so that invalidating that function drops it.
-    pub async fn put_result<R, T: Serialize>(
-        self,
-        adapter: shape::Adapter<R, T>,
-        result: &R,
-        function: &'static str,
-    ) {
+    /// `#[cached]` function whose site this call was begun with.
+    pub async fn put_result<R, T: Serialize>(self, adapter: shape::Adapter<R, T>, result: &R) {
         let Some(value) = (adapter.get)(result) else {
             return;
         };
-        let Some((engine, site, mut entry)) = self.finish() else {
+        let Some((engine, site, entry)) = self.finish() else {
             return;
         };
-        entry.function = function;
         match crate::codec::encode(value) {
             Ok(bytes) => engine.put(site, &entry, bytes).await,
             Err(error) => {
-                tracing::warn!(function = site.name, %error, "cache: result cannot be encoded as JSON and is not stored")
+                tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not stored")
             }
         }
     }
@@ -341,87 +228,18 @@ impl Call {
             return;
         };
         if let Err(error) = engine.evict(&entry, &eviction).await {
-            tracing::warn!(function = site.name, %error, "cache: eviction failed; the entries may be served until their TTL ends");
+            tracing::warn!(function = site.path(), %error, "cache: eviction failed; the entries may be served until their TTL ends");
         }
     }
 
     fn finish(self) -> Option<(Arc<Engine>, &'static Site, EntryKey)> {
-        let Active {
-            engine,
-            site,
-            mut entry,
-            ..
-        } = self.active?;
-        push_version(&mut entry.key, site.version);
+        let Active { engine, site, key } = self.active?;
+        let entry = key.finish(site.spec.version);
         Some((engine, site, entry))
     }
 }
 
-fn push_version(key: &mut String, version: u32) {
-    if version > 0 {
-        key.push_str("#v");
-        key.push_str(&version.to_string());
-    }
-}
-
-/// What `#[cache_evict]` deletes, besides the tags written into its `Call`.
-pub struct Eviction {
-    /// The entry of the call's key.
-    pub key: bool,
-    /// Every entry of this function (its path), every tenant.
-    pub function: Option<&'static str>,
-    /// Every entry of the call's tenant.
-    pub tenant_entries: bool,
-}
-
-/// The path of a function item, as `#[cached]` names its entries: `crate::module::name`.
-pub fn function_path<F>(function: &F) -> &'static str {
-    let _ = function;
-    let path = std::any::type_name::<F>();
-    // A generic function's name ends with its arguments: `path::name<T>`.
-    path.split('<').next().unwrap_or(path)
-}
-
-/// A value that can be part of a cache key: anything `Serialize`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be part of a cache key",
-    label = "this argument is part of the key",
-    note = "key arguments must implement `serde::Serialize`; name only the arguments that identify the result in `key = \"…\"`"
-)]
-pub trait KeyArg: Serialize {}
-
-impl<T: Serialize + ?Sized> KeyArg for T {}
-
-/// A value the cache can store: the return type, or its `Ok`/`Some` part.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be stored in the cache",
-    label = "the cache stores values of this type",
-    note = "a cached value must implement `serde::Serialize` and `serde::Deserialize`: derive both on it; `Result<T, E>` and `Option<T>` need them for `T` only"
-)]
-pub trait CacheValue: Serialize + DeserializeOwned {}
-
-impl<T: Serialize + DeserializeOwned> CacheValue for T {}
-
-/// A compile-time check spanned on the return type: the cached part of it can be stored. It
-/// reports a type that cannot once, where the bounds of [`Call::run`] would report it several
-/// times, pointing at generated code.
-pub fn cache_value<R, T: CacheValue>(adapter: shape::Adapter<R, T>) -> shape::Adapter<R, T> {
-    adapter
-}
-
-/// An argument that can be the tenant (`tenant = arg`).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be a tenant id",
-    label = "`tenant = …` names this argument",
-    note = "the tenant argument must implement `AsRef<str>`, like `&str`, `String` or `Arc<str>`"
-)]
-pub trait TenantId: AsRef<str> {}
-
-impl<T: AsRef<str> + ?Sized> TenantId for T {}
-
-/// A compile-time check spanned on `tenant = arg`, for a message that says what a tenant is.
-pub fn tenant_id<T: TenantId + ?Sized>(tenant: &T) -> &T {
-    tenant
-}
-
+mod bounds;
 pub mod shape;
+
+pub use self::bounds::{cache_value, tenant_id, CacheValue, KeyArg, TenantId};

@@ -2,9 +2,10 @@
 //! uncached result can be handed to single-flight followers. Resolved by auto-ref: the impls
 //! for `&Probe<…>` win over the fallbacks for `Probe<…>`.
 
-use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
+
+pub use crate::engine::{Adapter, Share, Typing};
 
 /// Carries the return type `R` to the dispatch.
 pub struct Probe<R>(PhantomData<fn() -> R>);
@@ -21,40 +22,6 @@ impl<R> Default for Probe<R> {
         Self::new()
     }
 }
-
-/// How to find the cacheable value `T` in a result `R`, and how to rebuild `R` from it.
-pub struct Adapter<R, T> {
-    pub(crate) get: fn(&R) -> Option<&T>,
-    pub(crate) wrap: fn(T) -> R,
-    /// Whether the result is a failure that `stale_if_error` may answer (an `Err`).
-    pub(crate) failed: fn(&R) -> bool,
-    /// For `T: Clone`: how in-process stores keep the decoded value, so a hit is a clone.
-    pub(crate) typing: Option<Typing<T>>,
-}
-
-impl<R, T> Clone for Adapter<R, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<R, T> Copy for Adapter<R, T> {}
-
-/// Keeping a decoded `T` in an in-process store.
-pub struct Typing<T> {
-    pub(crate) to_any: fn(&T) -> Arc<dyn Any + Send + Sync>,
-    pub(crate) from_any: fn(&(dyn Any + Send + Sync)) -> Option<T>,
-    /// Decodes stored JSON straight into the kept form.
-    pub(crate) decode_any: fn(&[u8]) -> Option<Arc<dyn Any + Send + Sync>>,
-}
-
-impl<T> Clone for Typing<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Typing<T> {}
 
 fn typing<T>() -> Option<Typing<T>>
 where
@@ -175,12 +142,6 @@ impl<R> AsPlain<R> for Probe<R> {
     }
 }
 
-/// How an uncached result (an `Err`, a `None`) reaches single-flight followers.
-pub struct Share<R> {
-    pub(crate) to_any: fn(&R) -> Arc<dyn Any + Send + Sync>,
-    pub(crate) from_any: fn(&(dyn Any + Send + Sync)) -> Option<R>,
-}
-
 /// `R: Clone`: followers get a clone of the leader's result.
 pub trait Cloned<R> {
     /// The sharing, if any.
@@ -208,17 +169,17 @@ impl<R> NotCloned<R> for Probe<R> {
     }
 }
 
-/// Encoding and decoding of the cached part of `R`, for [`crate::CacheEntry`].
+/// Encoding and decoding of the cached part of `R`, for `CacheEntry`.
 pub struct Codec<R> {
     pub(crate) decode: fn(&[u8]) -> Option<R>,
     pub(crate) encode: fn(&R) -> Option<bytes::Bytes>,
 }
 
-fn encode<T: super::CacheValue>(value: Option<&T>) -> Option<bytes::Bytes> {
+fn encode<T: super::bounds::CacheValue>(value: Option<&T>) -> Option<bytes::Bytes> {
     value.and_then(|value| crate::codec::encode(value).ok())
 }
 
-fn decode<T: super::CacheValue>(bytes: &[u8]) -> Option<T> {
+fn decode<T: super::bounds::CacheValue>(bytes: &[u8]) -> Option<T> {
     crate::codec::decode::<T>(bytes).ok()
 }
 
@@ -228,7 +189,7 @@ pub trait CodecResult<R> {
     fn codec(&self) -> Option<Codec<R>>;
 }
 
-impl<T: super::CacheValue, E> CodecResult<Result<T, E>> for &&Probe<Result<T, E>> {
+impl<T: super::bounds::CacheValue, E> CodecResult<Result<T, E>> for &&Probe<Result<T, E>> {
     fn codec(&self) -> Option<Codec<Result<T, E>>> {
         Some(Codec {
             decode: |bytes| decode::<T>(bytes).map(Ok),
@@ -243,7 +204,7 @@ pub trait CodecOption<R> {
     fn codec(&self) -> Option<Codec<R>>;
 }
 
-impl<T: super::CacheValue> CodecOption<Option<T>> for &&Probe<Option<T>> {
+impl<T: super::bounds::CacheValue> CodecOption<Option<T>> for &&Probe<Option<T>> {
     fn codec(&self) -> Option<Codec<Option<T>>> {
         Some(Codec {
             decode: |bytes| decode::<T>(bytes).map(Some),
@@ -258,7 +219,7 @@ pub trait CodecPlain<R> {
     fn codec(&self) -> Option<Codec<R>>;
 }
 
-impl<R: super::CacheValue> CodecPlain<R> for &Probe<R> {
+impl<R: super::bounds::CacheValue> CodecPlain<R> for &Probe<R> {
     fn codec(&self) -> Option<Codec<R>> {
         Some(Codec {
             decode: decode::<R>,

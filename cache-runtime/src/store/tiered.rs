@@ -4,12 +4,13 @@
 //! - A lookup tries L1, then L2; an L2 hit is copied into L1 for `min(local TTL, the entry's
 //!   remaining TTL)`, so L1 never serves an entry past its Redis TTL.
 //! - Writes go to L2, then L1.
-//! - Invalidations delete from L2 and L1, then publish an event on `{prefix}:invalidations`
-//!   naming the deleted keys (or the purged prefix); every process's subscriber applies it to its
-//!   own L1. Copies read from Redis carry no index sets, which is why events name keys. A subscriber that lost its connection
-//!   clears its whole L1 when it reconnects, since it may have missed events.
+//! - Invalidations delete from L1 first (so that a failure of Redis never leaves this process
+//!   serving its own copy), then from L2, then publish an event on the layout's channel naming
+//!   the deleted keys (or the purged prefix); every process's subscriber applies it to its own
+//!   L1. Copies read from Redis carry no index sets, which is why events name keys. A subscriber
+//!   that lost its connection clears its whole L1 when it reconnects, since it may have missed
+//!   events.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +20,11 @@ use tokio::task::JoinHandle;
 
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
-use super::{DecodeTyped, Found, Index, Store, StoreError, Write};
+use super::{Companion, Found, Local, Read, Store, StoreError, StoreFuture, Write};
+use crate::breaker::BreakerState;
 
 pub(crate) struct TieredStore {
-    local: Arc<Local>,
+    local: Arc<Copies>,
     remote: RedisStore,
     local_ttl: Duration,
     channel: String,
@@ -34,32 +36,31 @@ pub(crate) struct TieredStore {
 /// A copy is written after its value was read from (or written to) Redis; an invalidation that
 /// lands in between would be undone by that write. So every invalidation is counted before it is
 /// applied, and a writer that sees the count move while it wrote drops what it wrote.
-struct Local {
+struct Copies {
     copies: MemoryStore,
     invalidations: AtomicU64,
 }
 
-impl Local {
+impl Copies {
     fn generation(&self) -> u64 {
         self.invalidations.load(Ordering::SeqCst)
     }
 
-    async fn invalidate<T>(&self, deletion: impl Future<Output = T>) -> T {
+    fn invalidate<T>(&self, deletion: impl FnOnce(&MemoryStore) -> T) -> T {
         self.invalidations.fetch_add(1, Ordering::SeqCst);
-        deletion.await
+        deletion(&self.copies)
     }
 
     fn clear(&self) {
-        self.invalidations.fetch_add(1, Ordering::SeqCst);
-        self.copies.clear();
+        self.invalidate(MemoryStore::clear);
     }
 
     /// Writes copies, unless an invalidation was applied since `generation`.
-    async fn write(&self, generation: u64, writes: Vec<Write>, index: Option<Index>) {
+    fn write(&self, generation: u64, writes: Vec<Write>) {
         let keys: Vec<String> = writes.iter().map(|write| write.key.clone()).collect();
-        let _ = self.copies.set(writes, index).await;
+        self.copies.write(writes);
         if self.generation() != generation {
-            let _ = self.copies.delete(keys).await;
+            self.copies.remove(&keys, None);
         }
     }
 }
@@ -83,18 +84,19 @@ impl Event<'_> {
 }
 
 impl TieredStore {
+    /// Spawns the subscriber on the current tokio runtime; `channel` is where every process's
+    /// tier publishes its invalidations.
     pub(crate) fn new(
         local: MemoryStore,
         remote: RedisStore,
         client: redis::Client,
         local_ttl: Duration,
-        prefix: &str,
+        channel: String,
     ) -> Self {
-        let local = Arc::new(Local {
+        let local = Arc::new(Copies {
             copies: local,
             invalidations: AtomicU64::new(0),
         });
-        let channel = format!("{prefix}:invalidations");
         let subscriber = tokio::spawn(subscribe(client, channel.clone(), Arc::clone(&local)));
         Self {
             local,
@@ -105,42 +107,99 @@ impl TieredStore {
         }
     }
 
-    /// A lookup in the local copies, else in Redis; a Redis hit is copied locally, decoded with
-    /// `decode` when given, so that later local hits clone it instead of decoding JSON.
-    pub(crate) async fn get_decoded(
-        &self,
-        key: &str,
-        with_remaining: bool,
-        decode: Option<DecodeTyped>,
-    ) -> Result<Option<Found>, StoreError> {
+    /// A lookup in Redis; a hit is copied locally, decoded with `read.decode` when given, so
+    /// that later local hits clone it instead of decoding JSON.
+    async fn read(&self, key: &str, read: Read) -> Result<Option<Found>, StoreError> {
         // Early refresh needs the entry's real remaining TTL: ask Redis.
-        if !with_remaining {
-            if let Ok(Some(found)) = self.local.copies.get(key, false).await {
+        if !read.remaining {
+            if let Local::Hit(found) = self.local.copies.get_local(key) {
                 return Ok(Some(found));
             }
         }
         let generation = self.local.generation();
-        let mut found = self.remote.get(key, true).await?;
+        let mut found = self
+            .remote
+            .get(
+                key,
+                Read {
+                    remaining: true,
+                    ..read
+                },
+            )
+            .await?;
         if let Some(Found {
             value,
             remaining: Some(remaining),
             typed,
         }) = &mut found
         {
-            *typed = decode.and_then(|decode| decode(value));
+            *typed = read.decode.and_then(|decode| decode(value));
             let write = Write {
                 key: key.to_owned(),
                 value: value.clone(),
                 ttl: self.local_ttl.min(*remaining),
                 typed: typed.clone(),
+                index: None,
             };
-            self.local.write(generation, vec![write], None).await;
+            self.local.write(generation, vec![write]);
         }
         Ok(found)
     }
 
-    pub(crate) fn remote(&self) -> &RedisStore {
-        &self.remote
+    async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let generation = self.local.generation();
+        self.remote.write(&writes).await?;
+        let local = writes
+            .into_iter()
+            .map(|write| Write {
+                ttl: self.local_ttl.min(write.ttl),
+                ..write
+            })
+            .collect();
+        self.local.write(generation, local);
+        Ok(())
+    }
+
+    /// Local copies first, always: a remote failure must not leave this process serving them.
+    async fn remove(
+        &self,
+        keys: Vec<String>,
+        companion: Option<Companion>,
+    ) -> Result<u64, StoreError> {
+        self.local
+            .invalidate(|copies| copies.remove(&keys, companion));
+        let deleted = self.remote.delete(keys.clone(), companion).await?;
+        self.publish(Event::Keys(&keys)).await?;
+        Ok(deleted)
+    }
+
+    async fn remove_index(
+        &self,
+        set: &str,
+        companion: Option<Companion>,
+    ) -> Result<u64, StoreError> {
+        self.local
+            .invalidate(|copies| copies.remove_index(set, companion));
+        // Other processes' copies came from Redis without their index sets, so they are
+        // dropped by key: the members this deletion found.
+        let mut members = Vec::new();
+        let deleted = self
+            .remote
+            .delete_index_members(set, companion, |page| members.extend_from_slice(page))
+            .await?;
+        for keys in members.chunks(EVENT_KEYS) {
+            self.local
+                .invalidate(|copies| copies.remove(keys, companion));
+            self.publish(Event::Keys(keys)).await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn remove_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        self.local.invalidate(|copies| copies.remove_prefix(prefix));
+        let deleted = self.remote.delete_prefix(prefix).await?;
+        self.publish(Event::Prefix(prefix)).await?;
+        Ok(deleted)
     }
 
     async fn publish(&self, event: Event<'_>) -> Result<(), StoreError> {
@@ -155,7 +214,7 @@ impl Drop for TieredStore {
 }
 
 /// Applies other processes' invalidations to `local` until the store is dropped.
-async fn subscribe(client: redis::Client, channel: String, local: Arc<Local>) {
+async fn subscribe(client: redis::Client, channel: String, local: Arc<Copies>) {
     let mut pause = Duration::from_millis(100);
     loop {
         if let Ok(mut pubsub) = client.get_async_pubsub().await {
@@ -166,7 +225,7 @@ async fn subscribe(client: redis::Client, channel: String, local: Arc<Local>) {
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
                     if let Ok(payload) = message.get_payload::<String>() {
-                        apply(&local, &payload).await;
+                        apply(&local, &payload);
                     }
                 }
             }
@@ -177,89 +236,75 @@ async fn subscribe(client: redis::Client, channel: String, local: Arc<Local>) {
     }
 }
 
-async fn apply(local: &Local, payload: &str) {
+fn apply(local: &Copies, payload: &str) {
     let mut lines = payload.split('\n');
-    let kind = lines.next();
-    let copies = &local.copies;
-    let result = match kind {
+    match lines.next() {
         Some("k") => {
-            let keys = lines.map(str::to_owned).collect();
-            local.invalidate(copies.delete(keys)).await
+            let keys: Vec<String> = lines.map(str::to_owned).collect();
+            local.invalidate(|copies| copies.remove(&keys, None));
         }
         Some("p") => {
             let prefix = lines.next().unwrap_or_default();
-            local.invalidate(copies.delete_prefix(prefix)).await
+            local.invalidate(|copies| copies.remove_prefix(prefix));
         }
-        _ => Ok(0),
-    };
-    drop(result);
+        _ => {}
+    }
 }
 
 impl Store for TieredStore {
-    async fn get(&self, key: &str, with_remaining: bool) -> Result<Option<Found>, StoreError> {
-        self.get_decoded(key, with_remaining, None).await
+    fn name(&self) -> &'static str {
+        "redis+local"
     }
 
-    async fn set(&self, writes: Vec<Write>, index: Option<Index>) -> Result<(), StoreError> {
-        let local: Vec<Write> = writes
-            .iter()
-            .map(|write| Write {
-                key: write.key.clone(),
-                value: write.value.clone(),
-                ttl: self.local_ttl.min(write.ttl),
-                typed: write.typed.clone(),
-            })
-            .collect();
-        let local_index = index.as_ref().map(|index| Index {
-            member: index.member.clone(),
-            sets: index.sets.clone(),
-            ttl: index.ttl,
-        });
-        let generation = self.local.generation();
-        self.remote.set(writes, index).await?;
-        self.local.write(generation, local, local_index).await;
-        Ok(())
+    fn breaker_state(&self) -> BreakerState {
+        self.remote.breaker_state()
     }
 
-    async fn delete(&self, keys: Vec<String>) -> Result<u64, StoreError> {
-        let deleted = self.remote.delete(keys.clone()).await?;
-        self.local
-            .invalidate(self.local.copies.delete(keys.clone()))
-            .await?;
-        self.publish(Event::Keys(&keys)).await?;
-        Ok(deleted)
-    }
-
-    async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {
-        // Other processes' copies may have come from Redis without their index sets, so they
-        // are dropped by key: the members this deletion found.
-        let mut members = Vec::new();
-        let deleted = self
-            .remote
-            .delete_index_members(set, |page| members.extend_from_slice(page))
-            .await?;
-        let copies = &self.local.copies;
-        self.local.invalidate(copies.delete_index(set)).await?;
-        for keys in members.chunks(EVENT_KEYS) {
-            self.local.invalidate(copies.delete(keys.to_vec())).await?;
-            self.publish(Event::Keys(keys)).await?;
+    fn get_local(&self, key: &str) -> Local {
+        match self.local.copies.get_local(key) {
+            Local::Hit(found) => Local::Hit(found),
+            Local::Miss | Local::Ask => Local::Ask,
         }
-        Ok(deleted)
     }
 
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
-        let deleted = self.remote.delete_prefix(prefix).await?;
-        let copies = &self.local.copies;
-        self.local.invalidate(copies.delete_prefix(prefix)).await?;
-        self.publish(Event::Prefix(prefix)).await?;
-        Ok(deleted)
+    fn get<'a>(&'a self, key: &'a str, read: Read) -> StoreFuture<'a, Option<Found>> {
+        Box::pin(self.read(key, read))
     }
 
-    async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.remote.try_lock(key, token, ttl).await
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<Found>>> {
+        self.remote.get_many(keys)
     }
 
-    async fn unlock(&self, key: &str, token: &str) -> Result<(), StoreError> {
-        self.remote.unlock(key, token).await
+    fn set_many(&self, writes: Vec<Write>) -> StoreFuture<'_, ()> {
+        Box::pin(self.write(writes))
+    }
+
+    fn delete(&self, keys: Vec<String>, companion: Option<Companion>) -> StoreFuture<'_, u64> {
+        Box::pin(self.remove(keys, companion))
+    }
+
+    fn delete_index<'a>(
+        &'a self,
+        set: &'a str,
+        companion: Option<Companion>,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(self.remove_index(set, companion))
+    }
+
+    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(self.remove_prefix(prefix))
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        ttl: Duration,
+    ) -> StoreFuture<'a, bool> {
+        self.remote.try_lock(key, token, ttl)
+    }
+
+    fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
+        self.remote.unlock(key, token)
     }
 }

@@ -188,7 +188,7 @@ pub async fn rate(db: &RateDb, base: Currency, quote: Currency) -> Result<Rate, 
 
 /// Writes the rate to the database, then stores what was written as [`rate`]'s entry: the next
 /// read returns it without asking the database. A rejected write stores nothing.
-#[cache_put(function = rate, key = "rate:{base}:{quote}", ttl = RatePolicy::ExchangeRate)]
+#[cache_put(function = rate, key = "rate:{base}:{quote}")]
 pub async fn set_rate(
     db: &RateDb,
     base: Currency,
@@ -200,7 +200,7 @@ pub async fn set_rate(
 
 /// Deletes the rate from the database, then evicts [`rate`]'s entry: the next read asks the
 /// database. A failed delete evicts nothing.
-#[cache_evict(key = "rate:{base}:{quote}")]
+#[cache_evict(function = rate, key = "rate:{base}:{quote}")]
 pub async fn delete_rate(db: &RateDb, base: Currency, quote: Currency) -> Result<(), RateError> {
     db.remove(base, quote).await
 }

@@ -6,7 +6,7 @@ async fn quote(ticker: &str) -> Result<f64, String> {
     Ok(1.0)
 }
 
-#[cache_put(key = "quote:{ticker}", ttl = Policy::StockPrice)]
+#[cache_put(key = "quote:{ticker}")]
 async fn set_quote(ticker: &str, price: f64) -> Result<f64, String> {
     let _ = ticker;
     Ok(price)

@@ -5,17 +5,19 @@
 //! breaks. Its defaults retry a reconnect with backoff inside the caller's request (about 9.5 s
 //! per call while the server is down), so it is configured to make a single attempt, bounded by
 //! the connect timeout, and every operation here is bounded again by the operation timeout.
+//! What each store operation sends is in [`commands`].
+
+mod commands;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
-use super::{stale_key, Found, Index, Store, StoreError, Write};
+use super::{is_outage, Companion, StoreError};
 use crate::breaker::{Breaker, BreakerState, Transition};
 
 /// Connection and resilience settings of the Redis store.
@@ -62,10 +64,6 @@ impl RedisStore {
         })
     }
 
-    pub(crate) fn breaker_state(&self) -> BreakerState {
-        self.breaker.state()
-    }
-
     /// Answers `PING` within the operation timeout.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.run(self.operation_timeout, |mut connection| async move {
@@ -105,6 +103,7 @@ impl RedisStore {
     pub(crate) async fn delete_index_members(
         &self,
         set: &str,
+        companion: Option<Companion>,
         mut deleted_members: impl FnMut(&[String]),
     ) -> Result<u64, StoreError> {
         let mut cursor: u64 = 0;
@@ -122,20 +121,7 @@ impl RedisStore {
                 })
                 .await?;
             if !members.is_empty() {
-                let stale: Vec<String> = members.iter().map(|m| stale_key(m)).collect();
-                let page = members.as_slice();
-                let (entries, _) = self
-                    .run(self.write_timeout, |mut connection| async move {
-                        redis::pipe()
-                            .cmd("UNLINK")
-                            .arg(page)
-                            .cmd("UNLINK")
-                            .arg(&stale)
-                            .query_async::<(u64, u64)>(&mut connection)
-                            .await
-                    })
-                    .await?;
-                deleted += entries;
+                deleted += self.unlink(&members, companion).await?;
                 deleted_members(&members);
             }
             cursor = next;
@@ -143,8 +129,33 @@ impl RedisStore {
                 break;
             }
         }
-        self.delete(vec![set.to_owned()]).await?;
+        self.unlink(&[set.to_owned()], None).await?;
         Ok(deleted)
+    }
+
+    /// `UNLINK`s `keys` and their companions in one round trip; how many of `keys` existed.
+    async fn unlink(
+        &self,
+        keys: &[String],
+        companion: Option<Companion>,
+    ) -> Result<u64, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let companions: Vec<String> = companion
+            .map(|companion| keys.iter().map(|key| companion(key)).collect())
+            .unwrap_or_default();
+        self.run(self.write_timeout, |mut connection| async move {
+            let mut pipe = redis::pipe();
+            pipe.cmd("UNLINK").arg(keys);
+            if !companions.is_empty() {
+                pipe.cmd("UNLINK").arg(&companions).ignore();
+            }
+            pipe.query_async::<(u64,)>(&mut connection)
+                .await
+                .map(|(deleted,)| deleted)
+        })
+        .await
     }
 
     /// The connections to every node that holds keys: one today; every master in a cluster.
@@ -204,20 +215,11 @@ impl RedisStore {
     }
 }
 
-/// Errors that mean the server is unreachable or unhealthy, as opposed to a refused command.
-pub(crate) fn is_outage(error: &RedisError) -> bool {
-    error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_unrecoverable_error()
-        || error.is_cluster_error()
-}
-
 /// Deletes the lease only if the caller's token still holds it.
-const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+pub(super) const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// Keys per `SSCAN`/`SCAN` page and per `UNLINK`.
-const BATCH: usize = 256;
+pub(super) const BATCH: usize = 256;
 
 /// Escapes the glob syntax of `SCAN MATCH` (`*`, `?`, `[`, `]`, `\`), so `text` matches only
 /// itself. Key parts are escaped so that they never hold these; this is the second guard, at the
@@ -228,163 +230,6 @@ pub(crate) fn glob_escape_into(out: &mut String, text: &str) {
             out.push('\\');
         }
         out.push(c);
-    }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
-impl Store for RedisStore {
-    async fn get(&self, key: &str, with_remaining: bool) -> Result<Option<Found>, StoreError> {
-        if !with_remaining {
-            let value = self
-                .run(self.operation_timeout, |mut connection| async move {
-                    redis::cmd("GET")
-                        .arg(key)
-                        .query_async::<Option<Vec<u8>>>(&mut connection)
-                        .await
-                })
-                .await?;
-            return Ok(value.map(|value| Found {
-                value: Bytes::from(value),
-                remaining: None,
-                typed: None,
-            }));
-        }
-        let (value, pttl) = self
-            .run(self.operation_timeout, |mut connection| async move {
-                redis::pipe()
-                    .cmd("GET")
-                    .arg(key)
-                    .cmd("PTTL")
-                    .arg(key)
-                    .query_async::<(Option<Vec<u8>>, i64)>(&mut connection)
-                    .await
-            })
-            .await?;
-        Ok(value.map(|value| Found {
-            value: Bytes::from(value),
-            remaining: u64::try_from(pttl).ok().map(Duration::from_millis),
-            typed: None,
-        }))
-    }
-
-    async fn set(&self, writes: Vec<Write>, index: Option<Index>) -> Result<(), StoreError> {
-        self.run(self.write_timeout, |mut connection| async move {
-            let mut pipe = redis::pipe();
-            // Index memberships first: Redis checks `maxmemory` before each command, so a write
-            // cut short under memory pressure leaves a member without an entry (harmless), never
-            // an entry that no invalidation can reach.
-            if let Some(index) = &index {
-                let ttl = millis(index.ttl);
-                for set in &index.sets {
-                    pipe.cmd("SADD").arg(set).arg(&index.member).ignore();
-                    // The set lives as long as its longest-lived member.
-                    pipe.cmd("PEXPIRE").arg(set).arg(ttl).arg("NX").ignore();
-                    pipe.cmd("PEXPIRE").arg(set).arg(ttl).arg("GT").ignore();
-                }
-            }
-            for write in &writes {
-                pipe.cmd("SET")
-                    .arg(&write.key)
-                    .arg(&write.value[..])
-                    .arg("PX")
-                    .arg(millis(write.ttl))
-                    .ignore();
-            }
-            pipe.query_async::<()>(&mut connection).await
-        })
-        .await
-    }
-
-    async fn delete(&self, keys: Vec<String>) -> Result<u64, StoreError> {
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        let stale: Vec<String> = keys.iter().map(|key| stale_key(key)).collect();
-        let (deleted, _) = self
-            .run(self.write_timeout, |mut connection| async move {
-                redis::pipe()
-                    .cmd("UNLINK")
-                    .arg(&keys)
-                    .cmd("UNLINK")
-                    .arg(&stale)
-                    .query_async::<(u64, u64)>(&mut connection)
-                    .await
-            })
-            .await?;
-        Ok(deleted)
-    }
-
-    async fn delete_index(&self, set: &str) -> Result<u64, StoreError> {
-        self.delete_index_members(set, |_| {}).await
-    }
-
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
-        let mut pattern = String::with_capacity(prefix.len() + 8);
-        glob_escape_into(&mut pattern, prefix);
-        pattern.push('*');
-        let mut deleted = 0;
-        for node in self.nodes() {
-            let mut cursor: u64 = 0;
-            loop {
-                let pattern = pattern.as_str();
-                let (next, keys) = self
-                    .run_on(
-                        node.clone(),
-                        self.operation_timeout,
-                        |mut node| async move {
-                            redis::cmd("SCAN")
-                                .arg(cursor)
-                                .arg("MATCH")
-                                .arg(pattern)
-                                .arg("COUNT")
-                                .arg(BATCH)
-                                .query_async::<(u64, Vec<String>)>(&mut node)
-                                .await
-                        },
-                    )
-                    .await?;
-                deleted += self.delete(keys).await?;
-                cursor = next;
-                if cursor == 0 {
-                    break;
-                }
-            }
-        }
-        Ok(deleted)
-    }
-
-    async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.run(self.write_timeout, |mut connection| async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(token)
-                .arg("NX")
-                .arg("PX")
-                .arg(millis(ttl))
-                .query_async::<Option<String>>(&mut connection)
-                .await
-        })
-        .await
-        .map(|reply| reply.is_some())
-    }
-
-    async fn unlock(&self, key: &str, token: &str) -> Result<(), StoreError> {
-        self.run(self.write_timeout, |mut connection| async move {
-            redis::cmd("EVAL")
-                .arg(UNLOCK)
-                .arg(1)
-                .arg(key)
-                .arg(token)
-                .query_async::<i64>(&mut connection)
-                .await
-                .map(drop)
-        })
-        .await
     }
 }
 

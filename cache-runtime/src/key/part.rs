@@ -1,17 +1,11 @@
-//! Key layout: `{prefix}:{tenant}:{key}[#v{version}]`.
+//! One key part: an argument value or a tenant id, escaped so that it is data, never syntax.
 //!
-//! - `prefix` comes from `CACHE_PREFIX` (default `v1`); bump it to drop every entry at once.
-//! - `tenant` is `t={escaped tenant id}` inside a tenant scope and `_` outside any.
-//! - `key` is the rendered template, e.g. `ai_analysis:7203:ShortTerm`, or, when the attribute
-//!   has no template, the function's path with `.` for `::` and then every argument.
-//! - `#v{version}` is appended when the attribute sets `version = N` (N > 0).
-//!
-//! Argument values and tenant ids are escaped: every byte other than ASCII letters, digits,
-//! `-`, `_` and `.` becomes `%XX`. So a value never contains `:`, `*`, `?`, `[`, `\`, `{`, `#` or
-//! `~`, cannot add a segment, cannot match more than itself in a `SCAN MATCH` glob, and distinct
-//! values render distinct keys. Strings, numbers, booleans and unit enum variants render as
-//! themselves (`7203`, `true`, `ShortTerm`); `None` renders `~`; any other value (structs,
-//! sequences, maps, variants with data) renders `~` followed by its escaped JSON.
+//! Every byte other than ASCII letters, digits, `-`, `_` and `.` becomes `%XX`. So a value never
+//! contains `:`, `*`, `?`, `[`, `\`, `{`, `#` or `~`, cannot add a segment, cannot match more than
+//! itself in a `SCAN MATCH` glob, and distinct values render distinct parts. Strings, numbers,
+//! booleans and unit enum variants render as themselves (`7203`, `true`, `ShortTerm`); `None`
+//! renders `~`; any other value (structs, sequences, maps, variants with data) renders `~`
+//! followed by its escaped JSON.
 
 use std::fmt::{self, Write as _};
 
@@ -24,35 +18,13 @@ const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'
 /// The marker that starts `None` and compound values; escaped in strings, so never ambiguous.
 const MARKER: char = '~';
 
-/// A rendered key with what invalidation needs to know about it.
-#[derive(Debug, Clone)]
-pub(crate) struct EntryKey {
-    /// The full key: `{prefix}:{tenant}:{key}[#v{version}]`.
-    pub(crate) key: String,
-    /// `key[..tenant_end]` is `{prefix}:{tenant}`.
-    pub(crate) tenant_end: usize,
-    /// Rendered tags (`name:value…`), each escaped.
-    pub(crate) tags: Vec<String>,
-    /// The path of the `#[cached]` function the entry belongs to, for its index sets.
-    pub(crate) function: &'static str,
-}
-
-impl EntryKey {
-    /// The tenant segment: `t=<escaped id>` or `_`.
-    pub(crate) fn tenant_segment(&self, prefix: &str) -> &str {
-        self.key
-            .get(prefix.len() + 1..self.tenant_end)
-            .unwrap_or_default()
-    }
-}
-
 /// Writes `text` escaped, so that it is data in a key and in a glob, never syntax.
-pub(crate) fn escape_into(out: &mut String, text: &str) {
+pub(super) fn escape_into(out: &mut String, text: &str) {
     out.extend(utf8_percent_encode(text, ESCAPED));
 }
 
 /// Writes one argument value as a key part.
-pub(crate) fn write_part<T: Serialize + ?Sized>(
+pub(super) fn write_part<T: Serialize + ?Sized>(
     out: &mut String,
     value: &T,
 ) -> Result<(), KeyError> {
@@ -67,17 +39,6 @@ pub(crate) fn write_part<T: Serialize + ?Sized>(
             Ok(())
         }
         Err(error) => Err(error),
-    }
-}
-
-/// The tenant segment: `t={escaped id}`, or `_` outside any tenant.
-pub(crate) fn write_tenant(out: &mut String, tenant: Option<&str>) {
-    match tenant {
-        Some(id) => {
-            out.push_str("t=");
-            escape_into(out, id);
-        }
-        None => out.push('_'),
     }
 }
 
@@ -309,19 +270,6 @@ mod tests {
             "~%7B%22from%22%3A1%2C%22to%22%3A2%7D"
         );
         assert_eq!(part(&vec![1, 2]), "~%5B1%2C2%5D");
-    }
-
-    #[test]
-    fn tenant_segments_cannot_collide_with_no_tenant() {
-        let render = |t: Option<&str>| {
-            let mut out = String::new();
-            write_tenant(&mut out, t);
-            out
-        };
-        assert_eq!(render(None), "_");
-        assert_eq!(render(Some("_")), "t=_");
-        assert_eq!(render(Some("")), "t=");
-        assert_eq!(render(Some("a:b*")), "t=a%3Ab%2A");
     }
 
     proptest! {

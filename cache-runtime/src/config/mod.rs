@@ -15,44 +15,22 @@
 //! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
 //! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600` |
 
-use std::fmt;
 use std::time::Duration;
 
-use crate::engine::Cache;
+mod error;
+mod url;
+
+pub use self::error::ConfigError;
+use self::error::Setting;
+use self::url::{redact, redis_client};
+use crate::cache::Cache;
+use crate::engine::Engine;
+use crate::key::KeyLayout;
 use crate::policy::{TtlOverrides, TtlPolicy};
-use crate::store::redis::RedisSettings;
-use crate::store::{Backend, MemoryStore, RedisStore, TieredStore};
-
-/// A setting that cannot be used. Its message names the variable (or builder method) and says
-/// what a valid value looks like.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConfigError {
-    setting: String,
-    message: String,
-}
-
-impl ConfigError {
-    fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            setting: setting.into(),
-            message: message.into(),
-        }
-    }
-
-    /// The environment variable or builder method at fault, e.g. `REDIS_URL`.
-    pub fn setting(&self) -> &str {
-        &self.setting
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.setting, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+use crate::store::memory::MemoryStore;
+use crate::store::redis::{RedisSettings, RedisStore};
+use crate::store::tiered::TieredStore;
+use crate::store::Store;
 
 /// Builds a [`Cache`]. Starts from the defaults; [`CacheBuilder::from_env`] starts from the
 /// environment instead.
@@ -86,13 +64,6 @@ pub struct CacheBuilder {
     memory_max_bytes: u64,
     local_ttl: Option<Duration>,
     overrides: TtlOverrides,
-}
-
-/// A value with the name of where it came from, for error messages.
-#[derive(Debug, Clone)]
-struct Setting<T> {
-    value: T,
-    origin: &'static str,
 }
 
 impl Default for CacheBuilder {
@@ -283,9 +254,10 @@ impl CacheBuilder {
                 ),
             ));
         }
-        let backend = match (&self.redis_url, self.enabled) {
+        let layout = KeyLayout::new(prefix.value);
+        let store: Option<Box<dyn Store>> = match (&self.redis_url, self.enabled) {
             (_, false) => None,
-            (None, true) => Some(Backend::Memory(MemoryStore::new(self.memory_max_bytes))),
+            (None, true) => Some(Box::new(MemoryStore::new(self.memory_max_bytes))),
             (Some(url), true) => {
                 let client = redis_client(url)?;
                 let settings = RedisSettings {
@@ -306,71 +278,23 @@ impl CacheBuilder {
                     }
                 }
                 match self.local_ttl {
-                    Some(local_ttl) => Some(Backend::Tiered(TieredStore::new(
+                    Some(local_ttl) => Some(Box::new(TieredStore::new(
                         MemoryStore::new(self.memory_max_bytes),
                         store,
                         client,
                         local_ttl,
-                        &prefix.value,
+                        layout.channel(),
                     ))),
-                    None => Some(Backend::Redis(store)),
+                    None => Some(Box::new(store)),
                 }
             }
         };
-        Ok(Cache::new(
-            backend,
-            prefix.value,
+        Ok(Cache::new(Engine::new(
+            store,
+            layout,
             self.overrides,
             self.max_value_bytes,
-        ))
-    }
-}
-
-fn redis_client(url: &Setting<String>) -> Result<redis::Client, ConfigError> {
-    let shown = redact(&url.value);
-    let expected = "expected redis://[user:password@]host[:port][/db], rediss://… (TLS) or redis+unix:///path/to/socket";
-    let scheme = url.value.split("://").next().unwrap_or_default();
-    if !url.value.contains("://")
-        || !matches!(
-            scheme,
-            "redis" | "rediss" | "redis+unix" | "unix" | "valkey" | "valkeys"
-        )
-    {
-        return Err(ConfigError::new(
-            url.origin,
-            format!("`{shown}` is not a Redis URL: {expected}"),
-        ));
-    }
-    if matches!(scheme, "rediss" | "valkeys") && !cfg!(feature = "tls") {
-        return Err(ConfigError::new(
-            url.origin,
-            format!("`{shown}` asks for TLS, but cache-runtime was built without its `tls` feature: enable it in Cargo.toml"),
-        ));
-    }
-    #[cfg(feature = "tls")]
-    if matches!(scheme, "rediss" | "valkeys") {
-        // rustls needs a process-wide crypto provider; keep the application's if it set one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-    redis::Client::open(url.value.as_str()).map_err(|error| {
-        ConfigError::new(
-            url.origin,
-            format!("`{shown}` is not a valid Redis URL ({error}); {expected}"),
-        )
-    })
-}
-
-/// The URL with any password replaced, for messages and logs.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
+        )))
     }
 }
 
@@ -400,105 +324,4 @@ fn parse_millis(name: &str, value: &str) -> Result<Duration, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    async fn build(pairs: &[(&str, &str)]) -> Result<Cache, ConfigError> {
-        CacheBuilder::from_vars(vars(pairs))?.build().await
-    }
-
-    #[tokio::test]
-    async fn a_malformed_redis_url_names_the_variable() {
-        for url in ["localhost:6379", "http://localhost", "redis://"] {
-            let error = build(&[("REDIS_URL", url)]).await.unwrap_err();
-            assert_eq!(error.setting(), "REDIS_URL", "{url}");
-            assert!(error.to_string().starts_with("REDIS_URL: "), "{error}");
-            assert!(error.to_string().contains("expected redis://"), "{error}");
-        }
-    }
-
-    #[tokio::test]
-    async fn passwords_never_appear_in_errors() {
-        let error = build(&[("REDIS_URL", "http://user:hunter2@host")])
-            .await
-            .unwrap_err();
-        assert!(!error.to_string().contains("hunter2"), "{error}");
-        assert!(error.to_string().contains("user:***@host"), "{error}");
-    }
-
-    #[tokio::test]
-    async fn a_url_with_no_server_behind_it_is_not_an_error() {
-        // Port 9 (discard) on loopback: nothing listens there in this project's test setups.
-        let cache = build(&[
-            ("REDIS_URL", "redis://127.0.0.1:9"),
-            ("CACHE_CONNECT_TIMEOUT_MS", "100"),
-        ])
-        .await
-        .unwrap();
-        assert_eq!(cache.stats().backend, "redis");
-    }
-
-    #[cfg(feature = "tls")]
-    #[tokio::test]
-    async fn a_tls_url_with_no_server_behind_it_is_not_an_error() {
-        let cache = build(&[
-            ("REDIS_URL", "rediss://127.0.0.1:9"),
-            ("CACHE_CONNECT_TIMEOUT_MS", "100"),
-        ])
-        .await
-        .unwrap();
-        assert_eq!(cache.stats().backend, "redis");
-    }
-
-    #[cfg(not(feature = "tls"))]
-    #[tokio::test]
-    async fn a_tls_url_without_the_tls_feature_says_so() {
-        let error = build(&[("REDIS_URL", "rediss://127.0.0.1:9")])
-            .await
-            .unwrap_err();
-        assert!(error.to_string().contains("`tls` feature"), "{error}");
-    }
-
-    #[tokio::test]
-    async fn bad_numbers_and_booleans_name_their_variable() {
-        for (name, value) in [
-            ("CACHE_ENABLED", "maybe"),
-            ("CACHE_OPERATION_TIMEOUT_MS", "0"),
-            ("CACHE_TTL_AI_ANALYSIS", "ten"),
-            ("CACHE_MAX_VALUE_BYTES", "-1"),
-            ("REDIS_CLUSTER_NODES", "127.0.0.1:7000,127.0.0.1:7001"),
-        ] {
-            let error = CacheBuilder::from_vars(vars(&[(name, value)])).unwrap_err();
-            assert_eq!(error.setting(), name);
-        }
-        let error = build(&[("CACHE_PREFIX", "a:b")]).await.unwrap_err();
-        assert_eq!(error.setting(), "CACHE_PREFIX");
-    }
-
-    #[tokio::test]
-    async fn unset_or_empty_url_uses_the_in_process_store_and_disabled_bypasses() {
-        assert_eq!(build(&[]).await.unwrap().stats().backend, "memory");
-        assert_eq!(
-            build(&[("REDIS_URL", " ")]).await.unwrap().stats().backend,
-            "memory"
-        );
-        let disabled = build(&[("CACHE_ENABLED", "false")]).await.unwrap();
-        assert_eq!(disabled.stats().backend, "disabled");
-    }
-
-    #[test]
-    fn ttl_overrides_come_from_the_environment() {
-        let builder = CacheBuilder::from_vars(vars(&[("CACHE_TTL_AI_ANALYSIS", "600")])).unwrap();
-        assert_eq!(
-            builder.overrides.ttl(&crate::Policy::AiAnalysis),
-            Duration::from_secs(600)
-        );
-    }
-}
+mod tests;

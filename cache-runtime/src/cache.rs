@@ -1,0 +1,127 @@
+//! [`Cache`]: the handle to one configured cache, and the invalidations users call on it.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::engine::invalidate::InvalidateError;
+use crate::engine::{self, Engine};
+use crate::key::Tag;
+use crate::metrics::Stats;
+use crate::policy::TtlPolicy;
+
+/// A configured cache: a store, a key prefix, TTL overrides and counters.
+///
+/// Cheap to clone. Build one with `CacheBuilder` or `init_from_env`, then
+/// either install it for the whole process ([`Cache::install`]) or use it for one future
+/// ([`Cache::scope`]); `#[cached]` functions use the scoped cache first, then the installed one.
+#[derive(Clone)]
+pub struct Cache {
+    engine: Arc<Engine>,
+}
+
+impl Cache {
+    pub(crate) fn new(engine: Engine) -> Self {
+        Self {
+            engine: Arc::new(engine),
+        }
+    }
+
+    /// Makes this the process-wide cache of every `#[cached]` function, replacing any other.
+    pub fn install(&self) {
+        engine::install(&self.engine);
+    }
+
+    /// Runs `future` with this cache as the one `#[cached]` functions use, whatever is installed.
+    pub async fn scope<F: Future>(&self, future: F) -> F::Output {
+        engine::scope(Arc::clone(&self.engine), future).await
+    }
+
+    /// The state of the store and the counters of every policy used so far.
+    pub fn stats(&self) -> Stats {
+        self.engine.stats()
+    }
+
+    /// The cache `#[cached]` functions use here: the scoped one, else the installed one.
+    pub fn current() -> Option<Cache> {
+        Engine::current().map(|engine| Cache { engine })
+    }
+
+    /// Deletes one entry by its full key (as returned by a function's `key` companion).
+    pub async fn invalidate_key(&self, key: &str) -> Result<u64, InvalidateError> {
+        self.engine.delete_keys(vec![key.to_owned()]).await
+    }
+
+    /// Deletes every entry of one `#[cached]` function, for every tenant. `function` is its
+    /// path, e.g. `"my_service::quotes::quote"` (what `module_path!()` gives, then the name;
+    /// for an associated function, the type before the name: `"my_service::Quotes::quote"`).
+    pub async fn invalidate_function(&self, function: &str) -> Result<u64, InvalidateError> {
+        let index = self.engine.layout().function_index(function);
+        self.engine.delete_index(&index).await
+    }
+
+    /// Deletes every entry stored under `policy`, for every tenant.
+    pub async fn invalidate_policy(&self, policy: &dyn TtlPolicy) -> Result<u64, InvalidateError> {
+        let index = self.engine.layout().policy_index(policy.path());
+        self.engine.delete_index(&index).await
+    }
+
+    /// Deletes every entry of `tenant` (`None`: of calls made outside any tenant).
+    pub async fn invalidate_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
+        let index = self.engine.layout().tenant_all_index(tenant);
+        self.engine.delete_index(&index).await
+    }
+
+    /// Deletes `tenant`'s entries of one function (see [`Cache::invalidate_function`]).
+    pub async fn invalidate_tenant_function(
+        &self,
+        tenant: Option<&str>,
+        function: &str,
+    ) -> Result<u64, InvalidateError> {
+        let index = self.engine.layout().tenant_function_index(tenant, function);
+        self.engine.delete_index(&index).await
+    }
+
+    /// Deletes `tenant`'s entries stored under `policy`.
+    pub async fn invalidate_tenant_policy(
+        &self,
+        tenant: Option<&str>,
+        policy: &dyn TtlPolicy,
+    ) -> Result<u64, InvalidateError> {
+        let index = self
+            .engine
+            .layout()
+            .tenant_policy_index(tenant, policy.path());
+        self.engine.delete_index(&index).await
+    }
+
+    /// Deletes `tenant`'s entries carrying `tag`.
+    pub async fn invalidate_tag(
+        &self,
+        tenant: Option<&str>,
+        tag: &Tag,
+    ) -> Result<u64, InvalidateError> {
+        let index = self.engine.layout().tag_index(tenant, tag);
+        self.engine.delete_index(&index).await
+    }
+
+    /// Deletes every key of `tenant` by scanning the keyspace (`SCAN` with an escaped `MATCH`,
+    /// batched `UNLINK`, on every node), including entries whose index sets were evicted. Costs
+    /// a pass over the whole keyspace: use it for data deletion requests, not on a request path.
+    pub async fn purge_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
+        let entries = self.engine.layout().tenant_entries(tenant);
+        let deleted = self.engine.delete_prefix(&entries).await?;
+        // The tenant's index sets list its keys, which hold its argument values: they go too.
+        let indexes = self.engine.layout().tenant_indexes(tenant);
+        self.engine.delete_prefix(&indexes).await?;
+        Ok(deleted)
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("backend", &self.engine.backend_name())
+            .field("prefix", &self.engine.layout().prefix())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,86 @@
+//! `refresh_ahead`: a hit in the last part of its TTL is returned at once and the entry is
+//! recomputed in a background task, one refresh per key at a time.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::site::Site;
+use super::{Adapter, Engine};
+use crate::codec;
+use crate::key::EntryKey;
+use crate::metrics::Counters;
+
+impl Engine {
+    pub(super) fn refresh_due(&self, site: &Site, remaining: Option<Duration>) -> bool {
+        let Some(remaining) = remaining else {
+            return false;
+        };
+        let ttl = self.ttl(&site.spec.ttl);
+        let left_permille = 1000 - u128::from(site.spec.refresh_permille.min(1000));
+        remaining.as_millis() * 1000 < ttl.as_millis() * left_permille
+    }
+
+    /// Recomputes `entry` with `body` in a background task, unless a refresh of it is under way.
+    pub(super) fn spawn_refresh<R, T, F>(
+        self: &Arc<Self>,
+        site: &'static Site,
+        entry: EntryKey,
+        adapter: Adapter<R, T>,
+        body: F,
+    ) where
+        R: Send + 'static,
+        T: Serialize + 'static,
+        F: Future<Output = R> + Send + 'static,
+    {
+        let (Ok(runtime), Some(guard)) = (
+            tokio::runtime::Handle::try_current(),
+            self.refreshing.claim(&entry.key),
+        ) else {
+            return;
+        };
+        // The refresh runs in its own task: give it this call's tenant and cache, so that the
+        // function computes what it would have computed here.
+        let engine = Arc::clone(self);
+        let tenant = crate::tenant::current();
+        let refresh = async move {
+            let _guard = guard;
+            engine.refresh(site, &entry, adapter, body).await;
+        };
+        runtime.spawn(super::scope(Arc::clone(self), async move {
+            match tenant {
+                Some(tenant) => crate::tenant::scope(tenant, refresh).await,
+                None => refresh.await,
+            }
+        }));
+    }
+
+    async fn refresh<R, T>(
+        &self,
+        site: &'static Site,
+        entry: &EntryKey,
+        adapter: Adapter<R, T>,
+        body: impl Future<Output = R>,
+    ) where
+        T: Serialize,
+    {
+        let Some(store) = self.store.as_deref() else {
+            return;
+        };
+        let counters = self.counters(site);
+        let result = body.await;
+        if let Some(value) = (adapter.get)(&result) {
+            match codec::encode(value) {
+                Ok(bytes) => {
+                    Counters::add(&counters.refreshed);
+                    let typed = adapter.typing.map(|typing| (typing.to_any)(value));
+                    self.store(store, site, entry, bytes, typed, &counters)
+                        .await;
+                }
+                Err(error) => self.log_unencodable(site, &error),
+            }
+        }
+    }
+}

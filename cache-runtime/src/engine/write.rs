@@ -1,0 +1,217 @@
+//! The write half of get-or-set: a miss computed once (single flight, then the lease if the
+//! site asks for it), and the entry stored with its TTL, stale copy and index memberships.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::flight::{Outcome, Role};
+use super::lease::Lease;
+use super::site::Site;
+use super::{Adapter, Engine, Share};
+use crate::codec;
+use crate::key::{self, EntryKey};
+use crate::metrics::Counters;
+use crate::store::{Index, Read, Store, Typed, Write};
+
+impl Engine {
+    /// A miss: single flight in this process, the lease across processes if the site asks for
+    /// it, then the function, then the store.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn compute<R, T, F>(
+        &self,
+        store: &dyn Store,
+        site: &'static Site,
+        entry: &EntryKey,
+        write: bool,
+        adapter: Adapter<R, T>,
+        share: Option<Share<R>>,
+        body: F,
+        counters: &Counters,
+    ) -> R
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = R>,
+    {
+        let key = entry.key.as_str();
+        let leader = loop {
+            let follower = match self.flights.join(key) {
+                Role::Leader(leader) => break Some(leader),
+                Role::Follower(follower) => follower,
+            };
+            match follower.outcome().await.as_deref() {
+                Some(Outcome::Value(bytes)) => {
+                    if let Ok(value) = codec::decode::<T>(bytes) {
+                        return (adapter.wrap)(value);
+                    }
+                    break None;
+                }
+                Some(Outcome::Uncached(Some(result))) => {
+                    match share.as_ref().and_then(|share| (share.from_any)(&**result)) {
+                        Some(result) => return result,
+                        None => break None,
+                    }
+                }
+                // The leader's result cannot be shared: run the function here.
+                Some(Outcome::Uncached(None)) => break None,
+                Some(Outcome::Panicked) => std::panic::resume_unwind(Box::new(format!(
+                    "cached function `{}` panicked while computing this key for another caller",
+                    site.path()
+                ))),
+                // The leader was cancelled: elect a new one.
+                None => continue,
+            }
+        };
+        let Some(leader) = leader else {
+            return body.await;
+        };
+        let lease = match site.spec.lock {
+            Some(lease) => match self.lease(store, key, lease, counters).await {
+                Lease::Filled(bytes) => {
+                    if let Ok(value) = codec::decode::<T>(&bytes) {
+                        leader.publish(Outcome::Value(bytes));
+                        return (adapter.wrap)(value);
+                    }
+                    None
+                }
+                Lease::Held(lease) => Some(lease),
+                Lease::Unavailable => None,
+            },
+            None => None,
+        };
+        let result = body.await;
+        let outcome = match (adapter.get)(&result) {
+            // Nothing to write (the store is unreachable) and nobody waiting: skip the encoding,
+            // the main cost of a call while the breaker is open.
+            Some(_) if !write && !leader.has_followers() => Outcome::Uncached(None),
+            Some(value) => match codec::encode(value) {
+                Ok(bytes) => {
+                    // When the read just found the store unreachable, a write would only add
+                    // its own timeout to this call.
+                    if write {
+                        let typed = adapter.typing.map(|typing| (typing.to_any)(value));
+                        self.store(store, site, entry, bytes.clone(), typed, counters)
+                            .await;
+                    }
+                    Outcome::Value(bytes)
+                }
+                Err(error) => {
+                    self.log_unencodable(site, &error);
+                    Outcome::Uncached(None)
+                }
+            },
+            None => match self
+                .stale(store, site, key, &adapter, &result, counters)
+                .await
+            {
+                Some((bytes, value)) => {
+                    if let Some(lease) = lease {
+                        self.release(store, lease).await;
+                    }
+                    leader.publish(Outcome::Value(bytes));
+                    return (adapter.wrap)(value);
+                }
+                None => Outcome::Uncached(share.as_ref().map(|share| (share.to_any)(&result))),
+            },
+        };
+        if let Some(lease) = lease {
+            self.release(store, lease).await;
+        }
+        leader.publish(outcome);
+        result
+    }
+
+    /// Writes `entry` (and its stale copy) with its index memberships.
+    pub(super) async fn store(
+        &self,
+        store: &dyn Store,
+        site: &'static Site,
+        entry: &EntryKey,
+        bytes: Bytes,
+        typed: Option<Typed>,
+        counters: &Counters,
+    ) {
+        if bytes.len() > self.max_value_bytes {
+            Counters::add(&counters.oversized);
+            if site.first_oversized() {
+                tracing::warn!(
+                    function = site.path(),
+                    size = bytes.len(),
+                    max = self.max_value_bytes,
+                    "cache: result larger than the maximum value size is not stored (logged once per function)"
+                );
+            }
+            return;
+        }
+        let ttl = self.ttl(&site.spec.ttl);
+        let mut writes = Vec::with_capacity(2);
+        let mut lifetime = ttl;
+        if let Some(window) = site.spec.stale_if_error {
+            lifetime = ttl.saturating_add(window);
+            writes.push(Write {
+                key: key::stale_key(&entry.key),
+                value: bytes.clone(),
+                ttl: lifetime,
+                typed: None,
+                index: None,
+            });
+        }
+        let sets = self
+            .layout
+            .indexes(entry, &site.identity().path, site.policy_path());
+        writes.push(Write {
+            key: entry.key.clone(),
+            value: bytes,
+            ttl,
+            typed,
+            index: Some(Index {
+                sets,
+                ttl: lifetime,
+            }),
+        });
+        if let Err(error) = store.set_many(writes).await {
+            self.store_failed(counters, "set", &error);
+        }
+    }
+
+    /// The bytes stored for `entry`, without computing anything or counting a lookup.
+    pub(crate) async fn peek(&self, site: &'static Site, entry: &EntryKey) -> Option<Bytes> {
+        let store = self.store.as_deref()?;
+        match store.get(&entry.key, Read::default()).await {
+            Ok(found) => found.map(|found| found.value),
+            Err(error) => {
+                self.store_failed(&self.counters(site), "get", &error);
+                None
+            }
+        }
+    }
+
+    /// The bytes stored at each of `keys`, in one round trip; store failures read as misses.
+    pub(crate) async fn peek_many(&self, keys: &[String]) -> Vec<Option<Bytes>> {
+        let Some(store) = self.store.as_deref() else {
+            return vec![None; keys.len()];
+        };
+        match store.get_many(keys).await {
+            Ok(found) => found
+                .into_iter()
+                .map(|found| found.map(|found| found.value))
+                .collect(),
+            Err(error) => {
+                if let Some(held_back) = self.store_errors.admit() {
+                    tracing::warn!(operation = "get_many", %error, held_back, "cache: store operation failed; reading as misses");
+                }
+                vec![None; keys.len()]
+            }
+        }
+    }
+
+    /// Stores encoded `bytes` for `entry` unconditionally (`#[cache_put]`, `CacheEntry::put`).
+    pub(crate) async fn put(&self, site: &'static Site, entry: &EntryKey, bytes: Bytes) {
+        if let Some(store) = self.store.as_deref() {
+            let counters = self.counters(site);
+            self.store(store, site, entry, bytes, None, &counters).await;
+        }
+    }
+}

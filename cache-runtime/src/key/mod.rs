@@ -1,0 +1,388 @@
+//! The key layout: the one module that formats the names the runtime writes to a store.
+//!
+//! | name | form |
+//! |---|---|
+//! | entry | `{prefix}:{tenant}:{key}[#v{version}]` |
+//! | stale copy (`stale_if_error`) | `{entry}#stale` |
+//! | lease (`lock`) | `{entry}#lock` |
+//! | index set | `{prefix}:idx:fn:{function}`, `{prefix}:idx:policy:{policy}`, `{prefix}:idx:{tenant}:all`, `{prefix}:idx:{tenant}:fn:{function}`, `{prefix}:idx:{tenant}:policy:{policy}`, `{prefix}:idx:{tenant}:tag:{tag}` |
+//! | invalidation channel (local tier) | `{prefix}:invalidations` |
+//!
+//! - `prefix` comes from `CACHE_PREFIX` (default `v1`); bump it to drop every entry at once.
+//! - `tenant` is `t={escaped tenant id}` inside a tenant scope and `_` outside any.
+//! - `key` is the rendered template, e.g. `ai_analysis:7203:ShortTerm`, or, when the attribute
+//!   has no template, the function's identity with `.` for `::` and then every argument.
+//! - `function` is the function's identity (module path, impl type, name) with `.` for `::`;
+//!   `policy` the policy's identity (module path, enum, variant) likewise. Both are escaped like
+//!   argument values ([`part`]), so neither can hold `:` or a glob character.
+
+mod part;
+
+pub(crate) use self::part::KeyError;
+use self::part::{escape_into, write_part};
+
+/// Suffix of the stale copy kept for `stale_if_error`.
+const STALE: &str = "#stale";
+/// Suffix of the cross-process lease of `lock`.
+const LOCK: &str = "#lock";
+/// Suffix before the attribute's `version`.
+const VERSION: &str = "#v";
+
+/// Owns every name the runtime writes, for one key prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyLayout {
+    prefix: String,
+}
+
+impl KeyLayout {
+    /// `prefix` is checked by the configuration (letters, digits, `-`, `_`, `.`).
+    pub(crate) fn new(prefix: String) -> Self {
+        Self { prefix }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Starts an entry key for `tenant`: `{prefix}:{tenant}:`.
+    pub(crate) fn entry(&self, tenant: Option<&str>) -> KeyBuilder {
+        let mut key = String::with_capacity(96);
+        key.push_str(&self.prefix);
+        key.push(':');
+        write_tenant(&mut key, tenant);
+        let tenant_end = key.len();
+        key.push(':');
+        KeyBuilder {
+            key,
+            tenant_end,
+            tags: Vec::new(),
+            in_tag: false,
+        }
+    }
+
+    /// The channel on which local tiers publish and receive invalidations.
+    pub(crate) fn channel(&self) -> String {
+        format!("{}:invalidations", self.prefix)
+    }
+
+    /// Every key of one tenant (`None`: of calls outside any tenant) starts with this.
+    pub(crate) fn tenant_entries(&self, tenant: Option<&str>) -> String {
+        let mut prefix = format!("{}:", self.prefix);
+        write_tenant(&mut prefix, tenant);
+        prefix.push(':');
+        prefix
+    }
+
+    /// Every index set of one tenant starts with this.
+    pub(crate) fn tenant_indexes(&self, tenant: Option<&str>) -> String {
+        let mut prefix = format!("{}:idx:", self.prefix);
+        write_tenant(&mut prefix, tenant);
+        prefix.push(':');
+        prefix
+    }
+
+    /// The index sets an entry joins.
+    pub(crate) fn indexes(
+        &self,
+        entry: &EntryKey,
+        function: &str,
+        policy: Option<&str>,
+    ) -> Vec<String> {
+        let tenant = entry.tenant_segment(&self.prefix);
+        let mut sets = Vec::with_capacity(5 + entry.tags.len());
+        sets.push(self.function_index(function));
+        sets.push(self.tenant_index(tenant, "all"));
+        sets.push(self.tenant_index(tenant, &format!("fn:{}", function_text(function))));
+        if let Some(policy) = policy {
+            sets.push(self.policy_index(policy));
+            sets.push(self.tenant_index(tenant, &format!("policy:{}", function_text(policy))));
+        }
+        for tag in &entry.tags {
+            sets.push(self.tenant_index(tenant, &format!("tag:{tag}")));
+        }
+        sets
+    }
+
+    /// Every entry of the function with this identity, every tenant.
+    pub(crate) fn function_index(&self, function: &str) -> String {
+        format!("{}:idx:fn:{}", self.prefix, function_text(function))
+    }
+
+    /// Every entry of the policy with this identity, every tenant.
+    pub(crate) fn policy_index(&self, policy: &str) -> String {
+        format!("{}:idx:policy:{}", self.prefix, function_text(policy))
+    }
+
+    /// Every entry of one tenant.
+    pub(crate) fn tenant_all_index(&self, tenant: Option<&str>) -> String {
+        self.tenant_index(&segment(tenant), "all")
+    }
+
+    /// One tenant's entries of one function.
+    pub(crate) fn tenant_function_index(&self, tenant: Option<&str>, function: &str) -> String {
+        self.tenant_index(&segment(tenant), &format!("fn:{}", function_text(function)))
+    }
+
+    /// One tenant's entries of one policy.
+    pub(crate) fn tenant_policy_index(&self, tenant: Option<&str>, policy: &str) -> String {
+        self.tenant_index(
+            &segment(tenant),
+            &format!("policy:{}", function_text(policy)),
+        )
+    }
+
+    /// One tenant's entries carrying `tag`.
+    pub(crate) fn tag_index(&self, tenant: Option<&str>, tag: &Tag) -> String {
+        self.tenant_index(&segment(tenant), &format!("tag:{}", tag.rendered))
+    }
+
+    /// The tag index of a tag rendered into an entry key of `entry`'s tenant.
+    pub(crate) fn entry_tag_index(&self, entry: &EntryKey, tag: &str) -> String {
+        self.tenant_index(entry.tenant_segment(&self.prefix), &format!("tag:{tag}"))
+    }
+
+    /// The tenant-wide index of `entry`'s tenant.
+    pub(crate) fn entry_tenant_index(&self, entry: &EntryKey) -> String {
+        self.tenant_index(entry.tenant_segment(&self.prefix), "all")
+    }
+
+    fn tenant_index(&self, tenant: &str, rest: &str) -> String {
+        format!("{}:idx:{tenant}:{rest}", self.prefix)
+    }
+}
+
+/// The stale copy of `entry`, kept for `stale_if_error`.
+pub(crate) fn stale_key(entry: &str) -> String {
+    format!("{entry}{STALE}")
+}
+
+/// The lease that `lock` takes on `entry`.
+pub(crate) fn lock_key(entry: &str) -> String {
+    format!("{entry}{LOCK}")
+}
+
+/// A function's or policy's identity (`my_crate::module::name`) as key text: `.` for `::`, every
+/// segment escaped (an impl type such as `Svc<_>` holds characters a key text must not).
+pub(crate) fn function_text(identity: &str) -> String {
+    let mut text = String::with_capacity(identity.len());
+    for (i, segment) in split_path(identity).into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        escape_into(&mut text, segment);
+    }
+    text
+}
+
+/// `a::B<c::D>::e` -> `["a", "B<c::D>", "e"]`: `::` inside angle brackets does not split.
+pub(crate) fn split_path(path: &str) -> Vec<&str> {
+    let mut segments = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'<' => depth += 1,
+            b'>' => depth = depth.saturating_sub(1),
+            b':' if depth == 0 && bytes.get(i + 1) == Some(&b':') => {
+                segments.push(&path[start..i]);
+                start = i + 2;
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    segments.push(&path[start..]);
+    segments
+}
+
+fn segment(tenant: Option<&str>) -> String {
+    let mut out = String::new();
+    write_tenant(&mut out, tenant);
+    out
+}
+
+/// The tenant segment: `t={escaped id}`, or `_` outside any tenant.
+fn write_tenant(out: &mut String, tenant: Option<&str>) {
+    match tenant {
+        Some(id) => {
+            out.push_str("t=");
+            escape_into(out, id);
+        }
+        None => out.push('_'),
+    }
+}
+
+/// An entry key under construction: template text, escaped argument values and tags.
+#[derive(Clone)]
+pub(crate) struct KeyBuilder {
+    key: String,
+    tenant_end: usize,
+    tags: Vec<String>,
+    /// Whether `text`/`arg` currently write into the last tag rather than the key.
+    in_tag: bool,
+}
+
+impl KeyBuilder {
+    fn target(&mut self) -> &mut String {
+        match self.tags.last_mut() {
+            Some(tag) if self.in_tag => tag,
+            _ => &mut self.key,
+        }
+    }
+
+    /// Literal template text, checked at compile time to need no escaping.
+    pub(crate) fn text(&mut self, text: &str) {
+        self.target().push_str(text);
+    }
+
+    /// Starts a tag named `name`: the following `arg`s are its values.
+    pub(crate) fn tag(&mut self, name: &str) {
+        let mut tag = String::with_capacity(name.len() + 16);
+        escape_into(&mut tag, name);
+        self.tags.push(tag);
+        self.in_tag = true;
+    }
+
+    /// The function's identity as key text: the start of a derived key.
+    pub(crate) fn function(&mut self, function_text: &str) {
+        self.key.push_str(function_text);
+    }
+
+    /// One argument value, escaped (in a tag: after a `:`).
+    pub(crate) fn arg<A: serde::Serialize + ?Sized>(&mut self, value: &A) -> Result<(), KeyError> {
+        let in_tag = self.in_tag;
+        let target = self.target();
+        if in_tag {
+            target.push(':');
+        }
+        write_part(target, value)
+    }
+
+    /// The finished key, with `#v{version}` when `version` is not 0.
+    pub(crate) fn finish(mut self, version: u32) -> EntryKey {
+        if version > 0 {
+            self.key.push_str(VERSION);
+            self.key.push_str(&version.to_string());
+        }
+        EntryKey {
+            key: self.key,
+            tenant_end: self.tenant_end,
+            tags: self.tags,
+        }
+    }
+}
+
+/// A rendered key with what invalidation needs to know about it.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryKey {
+    /// The full key: `{prefix}:{tenant}:{key}[#v{version}]`.
+    pub(crate) key: String,
+    /// `key[..tenant_end]` is `{prefix}:{tenant}`.
+    tenant_end: usize,
+    /// Rendered tags (`name:value…`), each escaped.
+    pub(crate) tags: Vec<String>,
+}
+
+impl EntryKey {
+    /// The tenant segment: `t=<escaped id>` or `_`.
+    fn tenant_segment(&self, prefix: &str) -> &str {
+        self.key
+            .get(prefix.len() + 1..self.tenant_end)
+            .unwrap_or_default()
+    }
+}
+
+/// A tag, as declared with `tags = ["ticker:{ticker}"]`: a name and zero or more values.
+///
+/// ```
+/// use cache_runtime::Tag;
+///
+/// // Matches entries of `#[cached(…, tags = ["ticker:{ticker}"])]` called with "7203".
+/// let tag = Tag::new("ticker").with(&"7203");
+/// assert_eq!(tag.as_str(), "ticker:7203");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tag {
+    rendered: String,
+}
+
+impl Tag {
+    /// A tag with no values.
+    pub fn new(name: &str) -> Self {
+        let mut rendered = String::new();
+        escape_into(&mut rendered, name);
+        Self { rendered }
+    }
+
+    /// Appends a value, rendered and escaped as in keys.
+    pub fn with<A: serde::Serialize + ?Sized>(mut self, value: &A) -> Self {
+        self.rendered.push(':');
+        if write_part(&mut self.rendered, value).is_err() {
+            // A value whose `Serialize` fails renders as a marker no real value produces.
+            self.rendered.push_str("~!");
+        }
+        self
+    }
+
+    /// The rendered tag, as it appears in index names.
+    pub fn as_str(&self) -> &str {
+        &self.rendered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_keep_tenants_apart() {
+        let layout = KeyLayout::new("v1".to_owned());
+        let mut builder = layout.entry(Some("acme"));
+        builder.text("quote:");
+        builder.arg("7203").unwrap();
+        builder.tag("ticker");
+        builder.arg("7203").unwrap();
+        let entry = builder.finish(0);
+        assert_eq!(entry.key, "v1:t=acme:quote:7203");
+        assert_eq!(
+            layout.indexes(
+                &entry,
+                "svc::quotes::quote",
+                Some("svc::Policy::StockPrice")
+            ),
+            [
+                "v1:idx:fn:svc.quotes.quote",
+                "v1:idx:t=acme:all",
+                "v1:idx:t=acme:fn:svc.quotes.quote",
+                "v1:idx:policy:svc.Policy.StockPrice",
+                "v1:idx:t=acme:policy:svc.Policy.StockPrice",
+                "v1:idx:t=acme:tag:ticker:7203",
+            ]
+        );
+    }
+
+    #[test]
+    fn versions_stale_copies_and_leases_are_suffixes_of_the_entry() {
+        let layout = KeyLayout::new("v1".to_owned());
+        let entry = layout.entry(None).finish(2);
+        assert_eq!(entry.key, "v1:_:#v2");
+        assert_eq!(stale_key(&entry.key), "v1:_:#v2#stale");
+        assert_eq!(lock_key(&entry.key), "v1:_:#v2#lock");
+    }
+
+    #[test]
+    fn tenant_segments_cannot_collide_with_no_tenant() {
+        let layout = KeyLayout::new("v1".to_owned());
+        assert_eq!(layout.tenant_entries(None), "v1:_:");
+        assert_eq!(layout.tenant_entries(Some("_")), "v1:t=_:");
+        assert_eq!(layout.tenant_entries(Some("")), "v1:t=:");
+        assert_eq!(layout.tenant_entries(Some("a:b*")), "v1:t=a%3Ab%2A:");
+    }
+
+    #[test]
+    fn identities_become_escaped_dotted_text() {
+        assert_eq!(function_text("svc::Svc<_>::load"), "svc.Svc%3C_%3E.load");
+    }
+}
