@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) bypassed: AtomicU64,
     pub(crate) stale: AtomicU64,
     pub(crate) refreshed: AtomicU64,
+    pub(crate) reentered: AtomicU64,
 }
 
 impl Counters {
@@ -45,6 +46,7 @@ impl Counters {
             bypassed: self.bypassed.load(Ordering::Relaxed),
             stale: self.stale.load(Ordering::Relaxed),
             refreshed: self.refreshed.load(Ordering::Relaxed),
+            reentered: self.reentered.load(Ordering::Relaxed),
         }
     }
 }
@@ -104,6 +106,9 @@ pub struct PolicyStats {
     pub stale: u64,
     /// Entries recomputed in the background before they expired (`refresh_ahead`).
     pub refreshed: u64,
+    /// Calls that ran uncached because the same task was already computing their key (a
+    /// function calling itself, or another function with the same key): waiting would deadlock.
+    pub reentered: u64,
 }
 
 /// A snapshot of a cache's state and counters.
