@@ -18,7 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
 use super::{is_outage, Companion, StoreError};
-use crate::breaker::{Breaker, BreakerState, Transition};
+use crate::breaker::{Breaker, Transition};
 
 /// Connection and resilience settings of the Redis store.
 #[derive(Debug, Clone)]
@@ -186,19 +186,22 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        let probe = self.breaker.state() != BreakerState::Closed;
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(StoreError::BreakerOpen);
-        }
+        };
         let outcome = tokio::time::timeout(timeout, operation(connection)).await;
         let (transition, result) = match outcome {
-            Ok(Ok(value)) => (self.breaker.record_success(), Ok(value)),
-            Ok(Err(error)) if is_outage(&error) => {
-                (self.breaker.record_failure(), Err(StoreError::Redis(error)))
-            }
+            Ok(Ok(value)) => (self.breaker.record_success(permit), Ok(value)),
+            Ok(Err(error)) if is_outage(&error) => (
+                self.breaker.record_failure(permit),
+                Err(StoreError::Redis(error)),
+            ),
             // The server answered (OOM, WRONGTYPE, a script error): it is up.
-            Ok(Err(error)) => (self.breaker.record_success(), Err(StoreError::Redis(error))),
-            Err(_) => (self.breaker.record_failure(), Err(StoreError::Timeout)),
+            Ok(Err(error)) => (
+                self.breaker.record_success(permit),
+                Err(StoreError::Redis(error)),
+            ),
+            Err(_) => (self.breaker.record_failure(permit), Err(StoreError::Timeout)),
         };
         match transition {
             Transition::Opened => {
@@ -208,7 +211,7 @@ impl RedisStore {
                 self.renew_connection();
             }
             Transition::Closed => tracing::info!("cache: Redis answers again; caching resumed"),
-            Transition::None if probe && result.is_err() => self.renew_connection(),
+            Transition::None if permit.is_probe() && result.is_err() => self.renew_connection(),
             Transition::None => {}
         }
         result
