@@ -105,7 +105,7 @@ pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
 pub use crate::key::Tag;
-pub use crate::metrics::{PolicyStats, Stats};
+pub use crate::metrics::{InvalidationStats, PolicyStats, Stats};
 pub use crate::policy::{Policy, TtlPolicy};
 pub use cache_macros::{cache_evict, cache_put, cached, TtlPolicy};
 
@@ -127,6 +127,7 @@ pub fn stats() -> Stats {
             backend: "disabled",
             breaker: BreakerState::Closed,
             policies: Default::default(),
+            invalidations: Default::default(),
         },
         |cache| cache.stats(),
     )

@@ -121,6 +121,24 @@ pub struct Stats {
     pub breaker: BreakerState,
     /// Counters by policy name (or by function path for a literal `ttl`).
     pub policies: BTreeMap<String, PolicyStats>,
+    /// Invalidations that could not reach the store when asked, and what became of them.
+    pub invalidations: InvalidationStats,
+}
+
+/// Invalidations that failed and were kept for replay (none are dropped silently).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct InvalidationStats {
+    /// Invalidations that failed and were queued for replay.
+    pub queued: u64,
+    /// Queued invalidations carried out once the store answered again.
+    pub replayed: u64,
+    /// Queued invalidations given up because the queue was full; each time, the whole queue was
+    /// replaced by one invalidation of every entry under the key prefix, so that nothing stale
+    /// is served.
+    pub dropped: u64,
+    /// Invalidations waiting for the store now. While any wait, no entry is served from Redis.
+    pub pending: u64,
 }
 
 /// Lets one log line through per interval and counts the ones it held back.

@@ -98,6 +98,7 @@ impl Engine {
                     store.breaker_state()
                 }),
             policies: self.metrics.snapshot(),
+            invalidations: Default::default(),
         }
     }
 

@@ -201,7 +201,10 @@ impl RedisStore {
                 self.breaker.record_success(permit),
                 Err(StoreError::Redis(error)),
             ),
-            Err(_) => (self.breaker.record_failure(permit), Err(StoreError::Timeout)),
+            Err(_) => (
+                self.breaker.record_failure(permit),
+                Err(StoreError::Timeout),
+            ),
         };
         match transition {
             Transition::Opened => {
