@@ -16,6 +16,7 @@
 //!   `policy` the policy's identity (module path, enum, variant) likewise. Both are escaped like
 //!   argument values ([`part`]), so neither can hold `:` or a glob character.
 
+mod canonical;
 mod part;
 
 pub(crate) use self::part::KeyError;
