@@ -61,7 +61,7 @@
 //! |---|---|---|
 //! | faces | `__private` (what expansions call: `Call`, `Site`, return-type dispatch), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]) | turning a call, a handle or the environment into engine work |
 //! | engine | `engine` (get-or-set: `lookup`, `write`), with one module per strategy: `engine::flight` (single flight), `engine::lease` (`lock`), `engine::stale` (`stale_if_error`), `engine::refresh` (`refresh_ahead`), `engine::invalidate`; `engine::site` (a function's spec and identity) | what happens on a call |
-//! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, channel), `key::part` (escaping of argument values and tenant ids) | names |
+//! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, channel), `key::part` (argument values and tenant ids as escaped key parts that keep the JSON kind), `key::canonical` (the canonical JSON of compound values: maps sorted) | names |
 //! | stores | `store` (the `Store` trait), `store::memory`, `store::redis`, `store::tiered` | where bytes live |
 //! | primitives | `breaker`, `codec`, `metrics`, `policy`, `tenant` | small pieces with no knowledge of the above |
 //!
