@@ -16,6 +16,7 @@
 //!   `policy` the policy's identity (module path, enum, variant) likewise. Both are escaped like
 //!   argument values ([`part`]), so neither can hold `:` or a glob character.
 
+mod canonical;
 mod part;
 
 pub(crate) use self::part::KeyError;
@@ -44,19 +45,36 @@ impl KeyLayout {
         &self.prefix
     }
 
-    /// Starts an entry key for `tenant`: `{prefix}:{tenant}:`.
-    pub(crate) fn entry(&self, tenant: Option<&str>) -> KeyBuilder {
-        let mut key = String::with_capacity(96);
-        key.push_str(&self.prefix);
-        key.push(':');
-        write_tenant(&mut key, tenant);
-        let tenant_end = key.len();
-        key.push(':');
-        KeyBuilder {
-            key,
+    /// The full entry key of `key`: `{prefix}:{tenant}:{key}[#v{version}]`. The tenant is the
+    /// key's own (`tenant = arg`) if it has one, else `scope_tenant`, read by the caller when the
+    /// operation runs.
+    pub(crate) fn entry(
+        &self,
+        key: KeyBuilder,
+        scope_tenant: Option<&str>,
+        version: u32,
+    ) -> EntryKey {
+        let mut full = String::with_capacity(self.prefix.len() + key.key.len() + 24);
+        full.push_str(&self.prefix);
+        full.push(':');
+        let tenant_end = match key.tenant_len {
+            Some(len) => full.len() + len,
+            None => {
+                write_tenant(&mut full, scope_tenant);
+                let end = full.len();
+                full.push(':');
+                end
+            }
+        };
+        full.push_str(&key.key);
+        if version > 0 {
+            full.push_str(VERSION);
+            full.push_str(&version.to_string());
+        }
+        EntryKey {
+            key: full,
             tenant_end,
-            tags: Vec::new(),
-            in_tag: false,
+            tags: key.tags,
         }
     }
 
@@ -214,17 +232,42 @@ fn write_tenant(out: &mut String, tenant: Option<&str>) {
     }
 }
 
-/// An entry key under construction: template text, escaped argument values and tags.
+/// An entry key under construction: template text, escaped argument values and tags, without
+/// the prefix and the scope's tenant, which [`KeyLayout::entry`] adds when the key is used.
 #[derive(Clone)]
 pub(crate) struct KeyBuilder {
+    /// `t={escaped id}:` when the tenant is an argument, then the key text.
     key: String,
-    tenant_end: usize,
+    /// The length of that tenant segment (without its `:`), when there is one.
+    tenant_len: Option<usize>,
     tags: Vec<String>,
     /// Whether `text`/`arg` currently write into the last tag rather than the key.
     in_tag: bool,
 }
 
 impl KeyBuilder {
+    /// Starts a key; `tenant` is a tenant given by an argument, which wins over any scope.
+    pub(crate) fn new(tenant: Option<&str>) -> Self {
+        let mut key = String::with_capacity(64);
+        let tenant_len = tenant.map(|id| {
+            write_tenant(&mut key, Some(id));
+            let len = key.len();
+            key.push(':');
+            len
+        });
+        Self {
+            key,
+            tenant_len,
+            tags: Vec::new(),
+            in_tag: false,
+        }
+    }
+
+    /// Whether the tenant is fixed by an argument.
+    pub(crate) fn has_tenant(&self) -> bool {
+        self.tenant_len.is_some()
+    }
+
     fn target(&mut self) -> &mut String {
         match self.tags.last_mut() {
             Some(tag) if self.in_tag => tag,
@@ -258,19 +301,6 @@ impl KeyBuilder {
             target.push(':');
         }
         write_part(target, value)
-    }
-
-    /// The finished key, with `#v{version}` when `version` is not 0.
-    pub(crate) fn finish(mut self, version: u32) -> EntryKey {
-        if version > 0 {
-            self.key.push_str(VERSION);
-            self.key.push_str(&version.to_string());
-        }
-        EntryKey {
-            key: self.key,
-            tenant_end: self.tenant_end,
-            tags: self.tags,
-        }
     }
 }
 
@@ -339,12 +369,12 @@ mod tests {
     #[test]
     fn index_names_keep_tenants_apart() {
         let layout = KeyLayout::new("v1".to_owned());
-        let mut builder = layout.entry(Some("acme"));
+        let mut builder = KeyBuilder::new(None);
         builder.text("quote:");
         builder.arg("7203").unwrap();
         builder.tag("ticker");
         builder.arg("7203").unwrap();
-        let entry = builder.finish(0);
+        let entry = layout.entry(builder, Some("acme"), 0);
         assert_eq!(entry.key, "v1:t=acme:quote:7203");
         assert_eq!(
             layout.indexes(
@@ -366,10 +396,24 @@ mod tests {
     #[test]
     fn versions_stale_copies_and_leases_are_suffixes_of_the_entry() {
         let layout = KeyLayout::new("v1".to_owned());
-        let entry = layout.entry(None).finish(2);
+        let entry = layout.entry(KeyBuilder::new(None), None, 2);
         assert_eq!(entry.key, "v1:_:#v2");
         assert_eq!(stale_key(&entry.key), "v1:_:#v2#stale");
         assert_eq!(lock_key(&entry.key), "v1:_:#v2#lock");
+    }
+
+    #[test]
+    fn a_tenant_argument_wins_over_the_scope() {
+        let layout = KeyLayout::new("v1".to_owned());
+        let mut builder = KeyBuilder::new(Some("a:b"));
+        builder.text("quote:");
+        builder.arg("7203").unwrap();
+        assert!(builder.has_tenant());
+        let entry = layout.entry(builder.clone(), Some("acme"), 0);
+        assert_eq!(entry.key, "v1:t=a%3Ab:quote:7203");
+        assert_eq!(entry.tenant_segment("v1"), "t=a%3Ab");
+        let entry = layout.entry(KeyBuilder::new(None), Some("acme"), 0);
+        assert_eq!(entry.tenant_segment("v1"), "t=acme");
     }
 
     #[test]
