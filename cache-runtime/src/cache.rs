@@ -22,7 +22,7 @@ pub struct Cache {
 impl Cache {
     pub(crate) fn new(engine: Engine) -> Self {
         Self {
-            engine: Arc::new(engine),
+            engine: engine.shared(),
         }
     }
 

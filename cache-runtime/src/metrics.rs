@@ -21,6 +21,7 @@ pub(crate) struct Counters {
     pub(crate) stale: AtomicU64,
     pub(crate) refreshed: AtomicU64,
     pub(crate) reentered: AtomicU64,
+    pub(crate) superseded: AtomicU64,
 }
 
 impl Counters {
@@ -47,6 +48,7 @@ impl Counters {
             stale: self.stale.load(Ordering::Relaxed),
             refreshed: self.refreshed.load(Ordering::Relaxed),
             reentered: self.reentered.load(Ordering::Relaxed),
+            superseded: self.superseded.load(Ordering::Relaxed),
         }
     }
 }
@@ -109,6 +111,9 @@ pub struct PolicyStats {
     /// Calls that ran uncached because the same task was already computing their key (a
     /// function calling itself, or another function with the same key): waiting would deadlock.
     pub reentered: u64,
+    /// Computed values not stored because an invalidation of their entry came while they were
+    /// being computed (they were returned to their caller, and the next call computes again).
+    pub superseded: u64,
 }
 
 /// A snapshot of a cache's state and counters.

@@ -84,9 +84,14 @@ impl Engine {
         // primitives avoid by consuming the task's budget.
         tokio::task::coop::consume_budget().await;
         let counters = self.counters(site);
-        let lookup = self
-            .lookup(store, &entry.key, with_remaining, &adapter, &counters)
-            .await;
+        // While an invalidation waits for the store, nothing is served from it: what it holds
+        // may be what was invalidated.
+        let lookup = if self.pending.any() && !self.replay().await {
+            Lookup::Unreachable
+        } else {
+            self.lookup(store, &entry.key, with_remaining, &adapter, &counters)
+                .await
+        };
         if let Lookup::Hit(value, remaining) = lookup {
             Counters::add(&counters.hits);
             on_hit(entry, body, remaining);

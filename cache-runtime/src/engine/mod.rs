@@ -15,6 +15,7 @@ pub(crate) mod invalidate;
 mod lease;
 mod lease_token;
 mod lookup;
+mod pending;
 mod refresh;
 mod refreshing;
 pub(crate) mod site;
@@ -22,7 +23,7 @@ mod stale;
 mod write;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -30,6 +31,7 @@ use arc_swap::ArcSwapOption;
 pub use self::adapter::{Adapter, Share, Typing};
 use self::flight::Flights;
 use self::lease_token::LeaseTokens;
+use self::pending::Pending;
 use self::refreshing::Refreshing;
 use self::site::{Site, Ttl};
 use crate::key::KeyLayout;
@@ -51,6 +53,10 @@ pub(crate) struct Engine {
     leases: LeaseTokens,
     store_errors: LogGate,
     undecodable: LogGate,
+    /// Invalidations that wait for the store.
+    pending: Pending,
+    /// This engine, for the tasks it spawns (set once it is shared).
+    this: OnceLock<Weak<Engine>>,
 }
 
 impl Engine {
@@ -71,7 +77,16 @@ impl Engine {
             leases: LeaseTokens::default(),
             store_errors: LogGate::new(LOG_INTERVAL),
             undecodable: LogGate::new(LOG_INTERVAL),
+            pending: Pending::default(),
+            this: OnceLock::new(),
         }
+    }
+
+    /// Shares the engine, so that the tasks it spawns can hold it.
+    pub(crate) fn shared(self) -> Arc<Engine> {
+        let engine = Arc::new(self);
+        let _ = engine.this.set(Arc::downgrade(&engine));
+        engine
     }
 
     /// Whether calls use a store at all (not with `CACHE_ENABLED=false`).
@@ -98,7 +113,7 @@ impl Engine {
                     store.breaker_state()
                 }),
             policies: self.metrics.snapshot(),
-            invalidations: Default::default(),
+            invalidations: self.pending.stats(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::site::Site;
+use super::write::Intent;
 use super::{Adapter, Engine};
 use crate::codec;
 use crate::key::EntryKey;
@@ -76,13 +77,21 @@ impl Engine {
             return;
         };
         let counters = self.counters(site);
+        let began = match store.now().await {
+            Ok(began) => began,
+            Err(error) => {
+                self.store_failed(&counters, "time", &error);
+                return;
+            }
+        };
         let result = body.await;
         if let Some(value) = (adapter.get)(&result) {
             match codec::encode(value) {
                 Ok(bytes) => {
                     Counters::add(&counters.refreshed);
                     let typed = adapter.typing.map(|typing| (typing.to_any)(value));
-                    self.store(store, site, entry, bytes, typed, &counters)
+                    let intent = Intent::computed(began);
+                    self.store(store, site, entry, bytes, typed, intent, &counters)
                         .await;
                 }
                 Err(error) => self.log_unencodable(site, &error),

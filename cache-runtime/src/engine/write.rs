@@ -8,13 +8,14 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::flight::{self, Outcome, Role};
+use super::invalidate::MARK_WINDOW;
 use super::lease::Lease;
 use super::site::Site;
 use super::{Adapter, Engine, Share};
 use crate::codec;
 use crate::key::{self, EntryKey};
 use crate::metrics::Counters;
-use crate::store::{Index, Read, Store, Typed, Write};
+use crate::store::{Guard, Index, Read, Stamp, Store, Typed, Write};
 
 impl Engine {
     /// A miss: single flight in this process, the lease across processes if the site asks for
@@ -88,18 +89,31 @@ impl Engine {
             },
             None => None,
         };
+        // The store's clock before the function runs: an invalidation at or after this moment
+        // refuses the write of what it computes (one more round trip on a Redis miss).
+        let write = match write {
+            true => match store.now().await {
+                Ok(began) => Some(began),
+                Err(error) => {
+                    self.store_failed(counters, "time", &error);
+                    None
+                }
+            },
+            false => None,
+        };
         let result = flight::computing(key, body).await;
         let outcome = match (adapter.get)(&result) {
             // Nothing to write (the store is unreachable) and nobody waiting: skip the encoding,
             // the main cost of a call while the breaker is open.
-            Some(_) if !write && !leader.has_followers() => Outcome::Uncached(None),
+            Some(_) if write.is_none() && !leader.has_followers() => Outcome::Uncached(None),
             Some(value) => match codec::encode(value) {
                 Ok(bytes) => {
                     // When the read just found the store unreachable, a write would only add
                     // its own timeout to this call.
-                    if write {
+                    if let Some(began) = write {
                         let typed = adapter.typing.map(|typing| (typing.to_any)(value));
-                        self.store(store, site, entry, bytes.clone(), typed, counters)
+                        let intent = Intent::computed(began);
+                        self.store(store, site, entry, bytes.clone(), typed, intent, counters)
                             .await;
                     }
                     Outcome::Value(bytes)
@@ -111,7 +125,7 @@ impl Engine {
             },
             // The stale copy is in the store that the lookup just found unreachable: asking
             // again would cost the caller a second timeout.
-            None if !write => {
+            None if write.is_none() => {
                 Outcome::Uncached(share.as_ref().map(|share| (share.to_any)(&result)))
             }
             None => match self
@@ -135,7 +149,9 @@ impl Engine {
         result
     }
 
-    /// Writes `entry` (and its stale copy) with its index memberships.
+    /// Writes `entry` (and its stale copy) with its index memberships, unless an invalidation
+    /// came after the value began to be computed (see `engine::invalidate`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn store(
         &self,
         store: &dyn Store,
@@ -143,6 +159,7 @@ impl Engine {
         entry: &EntryKey,
         bytes: Bytes,
         typed: Option<Typed>,
+        intent: Intent,
         counters: &Counters,
     ) {
         if bytes.len() > self.max_value_bytes {
@@ -173,6 +190,11 @@ impl Engine {
         let sets = self
             .layout
             .indexes(entry, &site.identity().path, site.policy_path());
+        let guard = Guard {
+            names: self.layout.write_marks(entry, &sets),
+            began: intent.began,
+            window: MARK_WINDOW,
+        };
         writes.push(Write {
             key: entry.key.clone(),
             value: bytes,
@@ -183,8 +205,10 @@ impl Engine {
                 ttl: lifetime,
             }),
         });
-        if let Err(error) = store.set_many(writes).await {
-            self.store_failed(counters, "set", &error);
+        match store.set_many(writes, Some(guard), intent.announce).await {
+            Ok(true) => {}
+            Ok(false) => Counters::add(&counters.superseded),
+            Err(error) => self.store_failed(counters, "set", &error),
         }
     }
 
@@ -219,11 +243,43 @@ impl Engine {
         }
     }
 
-    /// Stores encoded `bytes` for `entry` unconditionally (`#[cache_put]`, `CacheEntry::put`).
+    /// Stores encoded `bytes` for `entry` (`#[cache_put]`, `CacheEntry::put`): a value the
+    /// caller has just written to its source, so every process's local copy is dropped.
     pub(crate) async fn put(&self, site: &'static Site, entry: &EntryKey, bytes: Bytes) {
-        if let Some(store) = self.store.as_deref() {
-            let counters = self.counters(site);
-            self.store(store, site, entry, bytes, None, &counters).await;
+        let Some(store) = self.store.as_deref() else {
+            return;
+        };
+        let counters = self.counters(site);
+        match store.now().await {
+            Ok(began) => {
+                let intent = Intent {
+                    began,
+                    announce: true,
+                };
+                self.store(store, site, entry, bytes, None, intent, &counters)
+                    .await;
+            }
+            Err(error) => self.store_failed(&counters, "time", &error),
+        }
+    }
+}
+
+/// Why an entry is written.
+#[derive(Clone, Copy)]
+pub(super) struct Intent {
+    /// The store's clock before the value began to be computed: an invalidation at or after it
+    /// refuses the write.
+    pub(super) began: Stamp,
+    /// Whether other processes' local copies must be dropped (a put replaces what they hold).
+    pub(super) announce: bool,
+}
+
+impl Intent {
+    /// A value computed on a miss or a refresh that began at `began`.
+    pub(super) fn computed(began: Stamp) -> Self {
+        Self {
+            began,
+            announce: false,
         }
     }
 }

@@ -26,6 +26,8 @@ use self::part::{escape_into, write_part};
 const STALE: &str = "#stale";
 /// Suffix of the cross-process lease of `lock`.
 const LOCK: &str = "#lock";
+/// Suffix of an invalidation's mark.
+const MARK: &str = "#inv";
 /// Suffix before the attribute's `version`.
 const VERSION: &str = "#v";
 
@@ -162,6 +164,35 @@ impl KeyLayout {
     /// The tenant-wide index of `entry`'s tenant.
     pub(crate) fn entry_tenant_index(&self, entry: &EntryKey) -> String {
         self.tenant_index(entry.tenant_segment(&self.prefix), "all")
+    }
+
+    /// The mark an invalidation of `name` (an entry, an index set or a key prefix) leaves, so
+    /// that a write which began before it does not land after it:
+    /// `{prefix}:idx:{name without the prefix}#inv`, in the bookkeeping namespace. No entry ends
+    /// with `#inv` (template text has no `#`; values are escaped).
+    pub(crate) fn mark(&self, name: &str) -> String {
+        let rest = name
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .unwrap_or(name);
+        format!("{}:idx:{rest}{MARK}", self.prefix)
+    }
+
+    /// The marks a write of `entry` joining `sets` must not find newer than itself: its own, its
+    /// index sets', its tenant's (`purge_tenant`) and the whole prefix's.
+    pub(crate) fn write_marks(&self, entry: &EntryKey, sets: &[String]) -> Vec<String> {
+        let mut marks = Vec::with_capacity(sets.len() + 3);
+        marks.push(self.mark(&entry.key));
+        marks.extend(sets.iter().map(|set| self.mark(set)));
+        let tenant = entry.key.get(..=entry.tenant_end).unwrap_or_default();
+        marks.push(self.mark(tenant));
+        marks.push(self.mark(&self.everything()));
+        marks
+    }
+
+    /// The prefix of every key of this layout.
+    pub(crate) fn everything(&self) -> String {
+        format!("{}:", self.prefix)
     }
 
     fn tenant_index(&self, tenant: &str, rest: &str) -> String {
@@ -423,6 +454,29 @@ mod tests {
         assert_eq!(layout.tenant_entries(Some("_")), "v1:t=_:");
         assert_eq!(layout.tenant_entries(Some("")), "v1:t=:");
         assert_eq!(layout.tenant_entries(Some("a:b*")), "v1:t=a%3Ab%2A:");
+    }
+
+    #[test]
+    fn marks_live_in_the_bookkeeping_namespace_and_name_what_they_guard() {
+        let layout = KeyLayout::new("v1".to_owned());
+        let mut key = KeyBuilder::new(None);
+        key.text("all");
+        let entry = layout.entry(key, Some("acme"), 0);
+        let sets = layout.indexes(&entry, "svc::quote", None);
+        assert_eq!(
+            layout.write_marks(&entry, &sets[..2]),
+            [
+                "v1:idx:t=acme:all#inv",
+                "v1:idx:idx:fn:svc.quote#inv",
+                "v1:idx:idx:t=acme:all#inv",
+                "v1:idx:t=acme:#inv",
+                "v1:idx:#inv",
+            ]
+        );
+        assert_eq!(
+            layout.mark(&layout.tenant_entries(Some("acme"))),
+            "v1:idx:t=acme:#inv"
+        );
     }
 
     #[test]

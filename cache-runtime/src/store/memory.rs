@@ -17,7 +17,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
 
-use super::{Companion, Found, Local, Read, Store, StoreFuture, Typed, Write};
+use super::{Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreFuture, Typed, Write};
 
 #[derive(Clone)]
 struct Entry {
@@ -89,6 +89,14 @@ pub(crate) struct MemoryStore {
     sequence: AtomicU64,
     /// Lease key -> (token, end of the lease).
     leases: Mutex<HashMap<String, (String, Instant)>>,
+    /// Invalidation mark -> (when it was set, when it ends), on `clock`.
+    marks: Mutex<HashMap<String, (Stamp, Stamp)>>,
+    /// The store's clock: nanoseconds since it was made, plus one (0 is never a stamp).
+    clock: Instant,
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -119,7 +127,40 @@ impl MemoryStore {
             books,
             sequence: AtomicU64::new(0),
             leases: Mutex::default(),
+            marks: Mutex::default(),
+            clock: Instant::now(),
         }
+    }
+
+    /// The store's clock now. Marks and guards compare stamps of this clock only; a mark set in
+    /// the same nanosecond as a write began counts as after it (the write is refused).
+    pub(crate) fn stamp(&self) -> Stamp {
+        nanos(self.clock.elapsed()).saturating_add(1)
+    }
+
+    /// Sets `marks` now.
+    pub(crate) fn mark(&self, marks: &Marks) {
+        let now = self.stamp();
+        let until = now.saturating_add(nanos(marks.ttl));
+        let mut held = lock(&self.marks);
+        held.retain(|_, (_, end)| *end > now);
+        for name in &marks.names {
+            held.insert(name.clone(), (now, until));
+        }
+    }
+
+    /// Whether `guard` lets a write through now: no mark of its names was set at or after the
+    /// moment the write began, and that moment is recent enough for the marks to tell.
+    pub(crate) fn admits(&self, guard: &Guard) -> bool {
+        let now = self.stamp();
+        if now.saturating_sub(guard.began) >= nanos(guard.window) {
+            return false;
+        }
+        let held = lock(&self.marks);
+        !guard.names.iter().any(|name| {
+            held.get(name)
+                .is_some_and(|(at, end)| *end > now && *at >= guard.began)
+        })
     }
 
     /// Drops every entry.
@@ -186,7 +227,8 @@ impl MemoryStore {
         deleted
     }
 
-    /// Deletes every key starting with `prefix` synchronously, from the ordered key set.
+    /// Deletes every key starting with `prefix` synchronously, from the ordered key set. (Marks
+    /// are kept apart from entries, so no prefix reaches them.)
     pub(crate) fn remove_prefix(&self, prefix: &str) -> u64 {
         let keys: Vec<Arc<str>> = lock(&self.books)
             .keys
@@ -227,6 +269,11 @@ impl Store for MemoryStore {
         "memory"
     }
 
+    fn now(&self) -> StoreFuture<'_, Stamp> {
+        let now = self.stamp();
+        Box::pin(async move { Ok(now) })
+    }
+
     fn get_local(&self, key: &str) -> Local {
         match self.entries.get(key) {
             Some(entry) => Local::Hit(Self::found(entry, false)),
@@ -254,12 +301,28 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(found) })
     }
 
-    fn set_many(&self, writes: Vec<Write>) -> StoreFuture<'_, ()> {
-        self.write(writes);
-        Box::pin(async { Ok(()) })
+    fn set_many(
+        &self,
+        writes: Vec<Write>,
+        guard: Option<Guard>,
+        _announce: bool,
+    ) -> StoreFuture<'_, bool> {
+        let admitted = guard.as_ref().is_none_or(|guard| self.admits(guard));
+        if admitted {
+            self.write(writes);
+        }
+        Box::pin(async move { Ok(admitted) })
     }
 
-    fn delete(&self, keys: Vec<String>, companion: Option<Companion>) -> StoreFuture<'_, u64> {
+    fn delete(
+        &self,
+        keys: Vec<String>,
+        companion: Option<Companion>,
+        marks: Option<Marks>,
+    ) -> StoreFuture<'_, u64> {
+        if let Some(marks) = &marks {
+            self.mark(marks);
+        }
         let deleted = self.remove(&keys, companion);
         Box::pin(async move { Ok(deleted) })
     }
@@ -268,12 +331,19 @@ impl Store for MemoryStore {
         &'a self,
         set: &'a str,
         companion: Option<Companion>,
+        marks: Option<Marks>,
     ) -> StoreFuture<'a, u64> {
+        if let Some(marks) = &marks {
+            self.mark(marks);
+        }
         let deleted = self.remove_index(set, companion);
         Box::pin(async move { Ok(deleted) })
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, u64> {
+    fn delete_prefix<'a>(&'a self, prefix: &'a str, marks: Option<Marks>) -> StoreFuture<'a, u64> {
+        if let Some(marks) = &marks {
+            self.mark(marks);
+        }
         let deleted = self.remove_prefix(prefix);
         Box::pin(async move { Ok(deleted) })
     }

@@ -123,6 +123,29 @@ pub(crate) struct Index {
     pub(crate) ttl: Duration,
 }
 
+/// Marks that an invalidation leaves behind, so that a write which started before it cannot land
+/// after it: each name holds the time of the invalidation for `ttl`.
+#[derive(Clone, Debug)]
+pub(crate) struct Marks {
+    pub(crate) names: Vec<String>,
+    pub(crate) ttl: Duration,
+}
+
+/// A moment on the store's own clock ([`Store::now`]; microseconds for Redis, nanoseconds
+/// in-process): marks and guards are compared on one clock, never a client's against the
+/// server's.
+pub(crate) type Stamp = u64;
+
+/// The condition of a write: none of the marks `names` was set at or after `began`, the moment
+/// (on the store's clock) before the written value began to be computed. A write that began
+/// `window` (the marks' lifetime) or longer ago cannot be checked and is refused.
+#[derive(Clone, Debug)]
+pub(crate) struct Guard {
+    pub(crate) names: Vec<String>,
+    pub(crate) began: Stamp,
+    pub(crate) window: Duration,
+}
+
 /// The future of a store operation.
 pub(crate) type StoreFuture<'a, T> =
     Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -137,6 +160,9 @@ pub(crate) trait Store: Send + Sync {
         BreakerState::Closed
     }
 
+    /// The store's clock now, for [`Guard::began`]: read before a value is computed.
+    fn now(&self) -> StoreFuture<'_, Stamp>;
+
     /// A synchronous lookup in memory, for the hot path of in-process stores and local tiers.
     fn get_local(&self, key: &str) -> Local;
 
@@ -146,22 +172,38 @@ pub(crate) trait Store: Send + Sync {
     /// The bytes stored at each of `keys`, in order, in one round trip (`MGET`).
     fn get_many<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<Found>>>;
 
-    /// Stores every entry with its TTL and index memberships, in one round trip.
-    fn set_many(&self, writes: Vec<Write>) -> StoreFuture<'_, ()>;
+    /// Stores every entry with its TTL and index memberships, in one round trip and all or
+    /// nothing: `Ok(false)` when `guard` refused the write (an invalidation came after it began).
+    /// With `announce`, every process's in-process copy of these keys is dropped (a put
+    /// overwrites what others may hold).
+    fn set_many(
+        &self,
+        writes: Vec<Write>,
+        guard: Option<Guard>,
+        announce: bool,
+    ) -> StoreFuture<'_, bool>;
 
-    /// Deletes `keys` (and each one's `companion`), in one round trip; returns how many of
-    /// `keys` existed.
-    fn delete(&self, keys: Vec<String>, companion: Option<Companion>) -> StoreFuture<'_, u64>;
+    /// Sets `marks`, then deletes `keys` (and each one's `companion`), in one round trip;
+    /// returns how many of `keys` existed.
+    fn delete(
+        &self,
+        keys: Vec<String>,
+        companion: Option<Companion>,
+        marks: Option<Marks>,
+    ) -> StoreFuture<'_, u64>;
 
-    /// Deletes every member of the index set `set` (and each one's `companion`), then the set.
+    /// Sets `marks`, then deletes every member of the index set `set` (and each one's
+    /// `companion`), then the set.
     fn delete_index<'a>(
         &'a self,
         set: &'a str,
         companion: Option<Companion>,
+        marks: Option<Marks>,
     ) -> StoreFuture<'a, u64>;
 
-    /// Deletes every key that starts with `prefix`, on every node.
-    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, u64>;
+    /// Sets `marks`, then deletes every key that starts with `prefix` (but the marks), on every
+    /// node.
+    fn delete_prefix<'a>(&'a self, prefix: &'a str, marks: Option<Marks>) -> StoreFuture<'a, u64>;
 
     /// Takes the lease `key` for `ttl` if nobody holds it: a lock that excludes every other
     /// holder until it is released or runs out.
@@ -170,6 +212,11 @@ pub(crate) trait Store: Send + Sync {
 
     /// Releases the lease `key` if `token` still holds it.
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()>;
+}
+
+/// Microseconds, saturating: the unit of Redis stamps.
+pub(crate) fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Milliseconds for a store command: at least 1, at most `u64::MAX`.

@@ -20,7 +20,9 @@ use tokio::task::JoinHandle;
 
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
-use super::{Companion, Found, Local, Read, Store, StoreError, StoreFuture, Write};
+use super::{
+    Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreError, StoreFuture, Write,
+};
 use crate::breaker::BreakerState;
 
 pub(crate) struct TieredStore {
@@ -146,9 +148,17 @@ impl TieredStore {
         Ok(found)
     }
 
-    async fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn write(
+        &self,
+        writes: Vec<Write>,
+        guard: Option<Guard>,
+        announce: bool,
+    ) -> Result<bool, StoreError> {
         let generation = self.local.generation();
-        self.remote.write(&writes).await?;
+        if !self.remote.write(&writes, guard.as_ref()).await? {
+            return Ok(false);
+        }
+        let keys: Vec<String> = writes.iter().map(|write| write.key.clone()).collect();
         let local = writes
             .into_iter()
             .map(|write| Write {
@@ -157,7 +167,11 @@ impl TieredStore {
             })
             .collect();
         self.local.write(generation, local);
-        Ok(())
+        if announce {
+            // Other processes may hold a copy of what this write replaced.
+            self.publish(Event::Keys(&keys)).await?;
+        }
+        Ok(true)
     }
 
     /// Local copies first, always: a remote failure must not leave this process serving them.
@@ -165,10 +179,11 @@ impl TieredStore {
         &self,
         keys: Vec<String>,
         companion: Option<Companion>,
+        marks: Option<Marks>,
     ) -> Result<u64, StoreError> {
         self.local
             .invalidate(|copies| copies.remove(&keys, companion));
-        let deleted = self.remote.delete(keys.clone(), companion).await?;
+        let deleted = self.remote.delete(keys.clone(), companion, marks).await?;
         self.publish(Event::Keys(&keys)).await?;
         Ok(deleted)
     }
@@ -177,6 +192,7 @@ impl TieredStore {
         &self,
         set: &str,
         companion: Option<Companion>,
+        marks: Option<Marks>,
     ) -> Result<u64, StoreError> {
         self.local
             .invalidate(|copies| copies.remove_index(set, companion));
@@ -185,7 +201,9 @@ impl TieredStore {
         let mut members = Vec::new();
         let deleted = self
             .remote
-            .delete_index_members(set, companion, |page| members.extend_from_slice(page))
+            .delete_index_members(set, companion, marks.as_ref(), |page| {
+                members.extend_from_slice(page)
+            })
             .await?;
         for keys in members.chunks(EVENT_KEYS) {
             self.local
@@ -195,9 +213,9 @@ impl TieredStore {
         Ok(deleted)
     }
 
-    async fn remove_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+    async fn remove_prefix(&self, prefix: &str, marks: Option<Marks>) -> Result<u64, StoreError> {
         self.local.invalidate(|copies| copies.remove_prefix(prefix));
-        let deleted = self.remote.delete_prefix(prefix).await?;
+        let deleted = self.remote.delete_prefix(prefix, marks).await?;
         self.publish(Event::Prefix(prefix)).await?;
         Ok(deleted)
     }
@@ -260,6 +278,10 @@ impl Store for TieredStore {
         self.remote.breaker_state()
     }
 
+    fn now(&self) -> StoreFuture<'_, Stamp> {
+        self.remote.now()
+    }
+
     fn get_local(&self, key: &str) -> Local {
         match self.local.copies.get_local(key) {
             Local::Hit(found) => Local::Hit(found),
@@ -275,24 +297,35 @@ impl Store for TieredStore {
         self.remote.get_many(keys)
     }
 
-    fn set_many(&self, writes: Vec<Write>) -> StoreFuture<'_, ()> {
-        Box::pin(self.write(writes))
+    fn set_many(
+        &self,
+        writes: Vec<Write>,
+        guard: Option<Guard>,
+        announce: bool,
+    ) -> StoreFuture<'_, bool> {
+        Box::pin(self.write(writes, guard, announce))
     }
 
-    fn delete(&self, keys: Vec<String>, companion: Option<Companion>) -> StoreFuture<'_, u64> {
-        Box::pin(self.remove(keys, companion))
+    fn delete(
+        &self,
+        keys: Vec<String>,
+        companion: Option<Companion>,
+        marks: Option<Marks>,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(self.remove(keys, companion, marks))
     }
 
     fn delete_index<'a>(
         &'a self,
         set: &'a str,
         companion: Option<Companion>,
+        marks: Option<Marks>,
     ) -> StoreFuture<'a, u64> {
-        Box::pin(self.remove_index(set, companion))
+        Box::pin(self.remove_index(set, companion, marks))
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, u64> {
-        Box::pin(self.remove_prefix(prefix))
+    fn delete_prefix<'a>(&'a self, prefix: &'a str, marks: Option<Marks>) -> StoreFuture<'a, u64> {
+        Box::pin(self.remove_prefix(prefix, marks))
     }
 
     fn try_lock<'a>(

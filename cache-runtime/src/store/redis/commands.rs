@@ -5,9 +5,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{glob_escape_into, RedisStore, BATCH, UNLOCK};
+use std::sync::LazyLock;
+
+use super::{glob_escape_into, RedisStore, BATCH, UNLOCK, WRITE};
 use crate::breaker::BreakerState;
-use crate::store::{millis, Companion, Found, Local, Read, Store, StoreError, StoreFuture, Write};
+use crate::store::{
+    micros, millis, Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreError,
+    StoreFuture, Write,
+};
+
+/// The write script, sent by its SHA1 (`EVALSHA`) and loaded on the first `NOSCRIPT`.
+static WRITE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(WRITE));
 
 impl RedisStore {
     async fn read(&self, key: &str, read: Read) -> Result<Option<Found>, StoreError> {
@@ -68,37 +76,55 @@ impl RedisStore {
             .collect())
     }
 
-    pub(crate) async fn write(&self, writes: &[Write]) -> Result<(), StoreError> {
+    /// Writes `writes` all or nothing in one script (`WRITE`), refused when `guard` says an
+    /// invalidation came after the write began: `Ok(false)`.
+    pub(crate) async fn write(
+        &self,
+        writes: &[Write],
+        guard: Option<&Guard>,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = WRITE_SCRIPT.prepare_invoke();
+        let (marks, began, window) = match guard {
+            Some(guard) => (guard.names.as_slice(), guard.began, micros(guard.window)),
+            None => (&[][..], 0, 1),
+        };
+        invocation
+            .arg(marks.len())
+            .arg(began)
+            .arg(window)
+            .arg(writes.len());
+        for mark in marks {
+            invocation.key(mark);
+        }
+        for write in writes {
+            invocation.key(&write.key);
+            let (sets, index_ttl) = match &write.index {
+                Some(index) => (index.sets.as_slice(), millis(index.ttl)),
+                None => (&[][..], 0),
+            };
+            for set in sets {
+                invocation.key(set);
+            }
+            invocation
+                .arg(&write.value[..])
+                .arg(millis(write.ttl))
+                .arg(sets.len())
+                .arg(index_ttl);
+        }
+        let invocation = &invocation;
         self.run(self.write_timeout, |mut connection| async move {
-            let mut pipe = redis::pipe();
-            for write in writes {
-                // Index memberships first: Redis checks `maxmemory` before each command, so a
-                // write cut short under memory pressure leaves a member without an entry
-                // (harmless), never an entry that no invalidation can reach.
-                if let Some(index) = &write.index {
-                    let ttl = millis(index.ttl);
-                    for set in &index.sets {
-                        pipe.cmd("SADD").arg(set).arg(&write.key).ignore();
-                        // The set lives as long as its longest-lived member.
-                        pipe.cmd("PEXPIRE").arg(set).arg(ttl).arg("NX").ignore();
-                        pipe.cmd("PEXPIRE").arg(set).arg(ttl).arg("GT").ignore();
-                    }
-                }
-            }
-            for write in writes {
-                pipe.cmd("SET")
-                    .arg(&write.key)
-                    .arg(&write.value[..])
-                    .arg("PX")
-                    .arg(millis(write.ttl))
-                    .ignore();
-            }
-            pipe.query_async::<()>(&mut connection).await
+            invocation.invoke_async::<i64>(&mut connection).await
         })
         .await
+        .map(|written| written == 1)
     }
 
-    async fn remove_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+    async fn remove_prefix(&self, prefix: &str, marks: Option<&Marks>) -> Result<u64, StoreError> {
+        self.marked(marks, self.scan_delete(prefix, marks)).await
+    }
+
+    /// `SCAN`s every node for keys under `prefix` and deletes them, but `marks`.
+    async fn scan_delete(&self, prefix: &str, marks: Option<&Marks>) -> Result<u64, StoreError> {
         let mut pattern = String::with_capacity(prefix.len() + 8);
         glob_escape_into(&mut pattern, prefix);
         pattern.push('*');
@@ -123,6 +149,13 @@ impl RedisStore {
                         },
                     )
                     .await?;
+                let keys: Vec<String> = match marks {
+                    Some(marks) => keys
+                        .into_iter()
+                        .filter(|key| !marks.names.contains(key))
+                        .collect(),
+                    None => keys,
+                };
                 deleted += self.unlink(&keys, None).await?;
                 cursor = next;
                 if cursor == 0 {
@@ -172,6 +205,10 @@ impl Store for RedisStore {
         self.breaker.state()
     }
 
+    fn now(&self) -> StoreFuture<'_, Stamp> {
+        Box::pin(self.time())
+    }
+
     fn get_local(&self, _: &str) -> Local {
         Local::Ask
     }
@@ -184,24 +221,41 @@ impl Store for RedisStore {
         Box::pin(self.read_many(keys))
     }
 
-    fn set_many(&self, writes: Vec<Write>) -> StoreFuture<'_, ()> {
-        Box::pin(async move { self.write(&writes).await })
+    fn set_many(
+        &self,
+        writes: Vec<Write>,
+        guard: Option<Guard>,
+        _announce: bool,
+    ) -> StoreFuture<'_, bool> {
+        Box::pin(async move { self.write(&writes, guard.as_ref()).await })
     }
 
-    fn delete(&self, keys: Vec<String>, companion: Option<Companion>) -> StoreFuture<'_, u64> {
-        Box::pin(async move { self.unlink(&keys, companion).await })
+    fn delete(
+        &self,
+        keys: Vec<String>,
+        companion: Option<Companion>,
+        marks: Option<Marks>,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            self.marked(marks.as_ref(), self.unlink(&keys, companion))
+                .await
+        })
     }
 
     fn delete_index<'a>(
         &'a self,
         set: &'a str,
         companion: Option<Companion>,
+        marks: Option<Marks>,
     ) -> StoreFuture<'a, u64> {
-        Box::pin(self.delete_index_members(set, companion, |_| {}))
+        Box::pin(async move {
+            self.delete_index_members(set, companion, marks.as_ref(), |_| {})
+                .await
+        })
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str) -> StoreFuture<'a, u64> {
-        Box::pin(self.remove_prefix(prefix))
+    fn delete_prefix<'a>(&'a self, prefix: &'a str, marks: Option<Marks>) -> StoreFuture<'a, u64> {
+        Box::pin(async move { self.remove_prefix(prefix, marks.as_ref()).await })
     }
 
     fn try_lock<'a>(

@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
-use super::{is_outage, Companion, StoreError};
+use super::{is_outage, millis, Companion, Marks, Stamp, StoreError};
 use crate::breaker::{Breaker, Transition};
 
 /// Connection and resilience settings of the Redis store.
@@ -104,7 +104,18 @@ impl RedisStore {
         &self,
         set: &str,
         companion: Option<Companion>,
+        marks: Option<&Marks>,
         mut deleted_members: impl FnMut(&[String]),
+    ) -> Result<u64, StoreError> {
+        self.marked(marks, self.walk_index(set, companion, &mut deleted_members))
+            .await
+    }
+
+    async fn walk_index(
+        &self,
+        set: &str,
+        companion: Option<Companion>,
+        deleted_members: &mut impl FnMut(&[String]),
     ) -> Result<u64, StoreError> {
         let mut cursor: u64 = 0;
         let mut deleted = 0;
@@ -130,6 +141,61 @@ impl RedisStore {
             }
         }
         self.unlink(&[set.to_owned()], None).await?;
+        Ok(deleted)
+    }
+
+    /// The server's clock (`TIME`), in microseconds.
+    pub(crate) async fn time(&self) -> Result<Stamp, StoreError> {
+        let (seconds, micros) = self
+            .run(self.operation_timeout, |mut connection| async move {
+                redis::cmd("TIME")
+                    .query_async::<(u64, u64)>(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(seconds.saturating_mul(1_000_000).saturating_add(micros))
+    }
+
+    /// Sets `marks` to the server's time now (microseconds), for their TTL.
+    /// Returns whether every mark was set: under `maxmemory` a mark can be refused while the
+    /// deletion it precedes is not (deletions free memory); see [`RedisStore::marked`].
+    pub(crate) async fn mark(&self, marks: &Marks) -> Result<bool, StoreError> {
+        if marks.names.is_empty() {
+            return Ok(true);
+        }
+        let set = self
+            .run(self.write_timeout, |mut connection| async move {
+                redis::cmd("EVAL")
+                    .arg(MARK)
+                    .arg(marks.names.len())
+                    .arg(&marks.names)
+                    .arg(millis(marks.ttl))
+                    .query_async::<usize>(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(set == marks.names.len())
+    }
+
+    /// Runs `deletion` after setting `marks`; if Redis refused a mark (out of memory), sets the
+    /// marks again once the deletion has freed memory. The invalidation itself never fails for
+    /// want of memory for its marks.
+    pub(crate) async fn marked<T, F>(
+        &self,
+        marks: Option<&Marks>,
+        deletion: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>>,
+    {
+        let Some(marks) = marks else {
+            return deletion.await;
+        };
+        let set = self.mark(marks).await?;
+        let deleted = deletion.await?;
+        if !set && !self.mark(marks).await? {
+            tracing::warn!("cache: Redis is out of memory: an invalidation was carried out without the marks that stop writes begun before it");
+        }
         Ok(deleted)
     }
 
@@ -220,6 +286,53 @@ impl RedisStore {
         result
     }
 }
+
+/// Sets every key to the server's time in microseconds, for `ARGV[1]` milliseconds: the marks an
+/// invalidation leaves for writes that began before it (see `WRITE`).
+pub(super) const MARK: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local set = 0
+for _, key in ipairs(KEYS) do
+  local reply = redis.pcall('SET', key, now, 'PX', ARGV[1])
+  if type(reply) == 'table' and reply.ok then set = set + 1 end
+end
+return set
+";
+
+/// A guarded write, all or nothing. KEYS: the guard's marks (`ARGV[1]` of them), then per write
+/// its key and its index sets. ARGV: the number of marks, the server time (µs) before the value
+/// began to be computed, the marks' lifetime (µs), the number of writes, then per write: value,
+/// TTL (ms), number of index sets, index TTL (ms). Refused (0) when a mark was set at or after
+/// that time, or when it is too long ago for the marks to tell. Index memberships go before the
+/// entry: Redis checks `maxmemory` before each write command, so a write cut short leaves a
+/// member without an entry (harmless), never an entry that no invalidation can reach.
+pub(super) const WRITE: &str = r"
+local marks = tonumber(ARGV[1])
+if marks > 0 then
+  local began = tonumber(ARGV[2])
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if now - began >= tonumber(ARGV[3]) then return 0 end
+  for i = 1, marks do
+    local at = redis.call('GET', KEYS[i])
+    if at and tonumber(at) >= began then return 0 end
+  end
+end
+local k, a = marks + 1, 5
+for _ = 1, tonumber(ARGV[4]) do
+  local key, sets = KEYS[k], tonumber(ARGV[a + 2])
+  for s = 1, sets do
+    redis.call('SADD', KEYS[k + s], key)
+    redis.call('PEXPIRE', KEYS[k + s], ARGV[a + 3], 'NX')
+    redis.call('PEXPIRE', KEYS[k + s], ARGV[a + 3], 'GT')
+  end
+  redis.call('SET', key, ARGV[a], 'PX', ARGV[a + 1])
+  k = k + 1 + sets
+  a = a + 4
+end
+return 1
+";
 
 /// Deletes the lease only if the caller's token still holds it.
 pub(super) const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
