@@ -3,13 +3,14 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, LitStr};
 
 use crate::args::{CachedArgs, Kind, TtlArg};
 use crate::diagnostic::combine;
 use crate::signature::{self, FnInfo, Generic, Reference};
-use crate::template::{self, Piece, Placeholder};
+use crate::template::{self, Field, Piece, Placeholder};
 
 /// What the checks produced, ready for generation.
 pub(crate) struct Checked {
@@ -91,7 +92,7 @@ pub(crate) fn check(
                 }
             }
             if let Some(name) = &args.tenant {
-                used.push(name.to_string());
+                used.push(name.unraw().to_string());
             }
             (key, tags, tenant)
         }
@@ -179,7 +180,7 @@ fn ttl_tokens(args: &CachedArgs, args_tokens: &TokenStream) -> syn::Result<Token
 fn tenant_tokens(args: &CachedArgs, info: &FnInfo) -> syn::Result<TokenStream> {
     match &args.tenant {
         Some(name) => {
-            info.find(&name.to_string(), name.span(), Reference::Tenant)?;
+            info.find(&name.unraw().to_string(), name.span(), Reference::Tenant)?;
             Ok(quote_spanned! {name.span()=>
                 ::core::option::Option::Some(::cache_runtime::__private::tenant_arg(
                     ::cache_runtime::__private::tenant_id(&#name),
@@ -288,25 +289,23 @@ fn placeholder_value(
         }
         quote_spanned!(span=> self)
     } else {
-        info.find(
+        let mut ident = info.find(
             &placeholder.root,
             span,
             Reference::Placeholder(&placeholder.display()),
         )?;
-        Ident::new(&placeholder.root, span).into_token_stream()
+        ident.set_span(span);
+        ident.into_token_stream()
     };
     let field_span = Span::mixed_site().located_at(span);
-    let fields = placeholder
-        .fields
-        .iter()
-        .map(|field| match field.parse::<u32>() {
-            Ok(index) => syn::Index {
-                index,
-                span: field_span,
-            }
-            .into_token_stream(),
-            Err(_) => Ident::new(field, field_span).into_token_stream(),
-        });
+    let fields = placeholder.fields.iter().map(|field| match field {
+        Field::Index(index) => syn::Index {
+            index: *index,
+            span: field_span,
+        }
+        .into_token_stream(),
+        Field::Name(name) => template::ident(name, field_span).into_token_stream(),
+    });
     Ok(KeyStep::Arg {
         value: quote_spanned!(span=> (#root #(.#fields)*)),
         span,
@@ -334,7 +333,7 @@ fn key_from_arguments(info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
         steps.push(KeyStep::Arg {
             value: quote!(#ident),
             span: ident.span(),
-            root: Some(ident.to_string()),
+            root: Some(ident.unraw().to_string()),
         });
     }
     for generic in &info.generics {

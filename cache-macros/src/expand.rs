@@ -3,6 +3,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::{FnArg, Ident, ItemFn, LitStr, Pat, Path};
 
 use crate::args::{self, CachedArgs, Kind};
@@ -269,7 +270,7 @@ fn companion(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenSt
     let companion = format_ident!("{}_cache", name);
     let params = sig.inputs.iter().filter_map(|input| match input {
         FnArg::Typed(typed) => match &*typed.pat {
-            Pat::Ident(pat) if checked.used.iter().any(|used| pat.ident == used) => {
+            Pat::Ident(pat) if checked.used.iter().any(|used| pat.ident.unraw() == used) => {
                 let ident = &pat.ident;
                 let ty = &typed.ty;
                 Some(quote!(#ident: #ty))

@@ -16,6 +16,8 @@ mod diagnostic;
 mod duration;
 mod expand;
 mod fallback;
+#[cfg(test)]
+mod no_panic;
 mod policy;
 mod signature;
 mod template;
