@@ -136,7 +136,6 @@ fn parts(args: &CachedArgs, function: &ItemFn, checked: &Checked, kind: Kind) ->
     } = checked;
     let site = site(args, function, checked, kind);
     let sig = &function.sig;
-    let block = &function.block;
     let output = signature::output_type(&sig.output);
     let output_span = signature::stored_type_span(&output);
     let call = Ident::new("__cache_call", Span::mixed_site());
@@ -168,6 +167,9 @@ fn parts(args: &CachedArgs, function: &ItemFn, checked: &Checked, kind: Kind) ->
             (&&::cache_runtime::__private::shape::Probe::<#output>::new()).share()
         }
     };
+    // The body's statements, not its block: `async move { { x } }` would be linted as
+    // `unused_braces`, pointing at the user's braces.
+    let stmts = &function.block.stmts;
     let body = quote! {
         async move {
             // Pins the block's output to the declared return type, so `?` converts errors
@@ -177,7 +179,7 @@ fn parts(args: &CachedArgs, function: &ItemFn, checked: &Checked, kind: Kind) ->
                 let #unreachable: #output = loop {};
                 return #unreachable;
             }
-            #block
+            #(#stmts)*
         }
     };
     let steps = key.iter().chain(tags).map(|step| step.tokens(&call));
