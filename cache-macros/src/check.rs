@@ -31,13 +31,12 @@ pub(crate) fn check(
     kind: Kind,
 ) -> syn::Result<Checked> {
     let mut errors = Vec::new();
+    let rt = args.private();
     let ttl = if kind == Kind::Cached {
         collect(&mut errors, ttl_tokens(args, args_tokens))
     } else {
         // `#[cache_put]` takes the TTL of the function it names; `#[cache_evict]` writes nothing.
-        quote!(::cache_runtime::__private::Ttl::Fixed(
-            ::core::time::Duration::from_millis(1)
-        ))
+        quote!(#rt::Ttl::Fixed(::core::time::Duration::from_millis(1)))
     };
     if kind == Kind::Put && args.function.is_none() {
         errors.push(syn::Error::new(
@@ -132,9 +131,18 @@ pub(crate) fn span_of(tokens: &TokenStream) -> Span {
 fn owned_arguments(function: &ItemFn, option: Span) -> syn::Result<()> {
     let borrowed = function.sig.inputs.iter().find_map(|input| match input {
         FnArg::Receiver(receiver) if receiver.reference.is_some() => Some(receiver.span()),
-        FnArg::Typed(typed) if matches!(&*typed.ty, syn::Type::Reference(_)) => {
-            Some(typed.ty.span())
-        }
+        FnArg::Typed(typed) => match &*typed.ty {
+            // A `&'static` argument outlives every caller.
+            syn::Type::Reference(reference)
+                if reference
+                    .lifetime
+                    .as_ref()
+                    .is_none_or(|lifetime| lifetime.ident != "static") =>
+            {
+                Some(typed.ty.span())
+            }
+            _ => None,
+        },
         _ => None,
     });
     match borrowed {
@@ -159,12 +167,16 @@ fn collect<T: Default>(errors: &mut Vec<syn::Error>, result: syn::Result<T>) -> 
 }
 
 fn ttl_tokens(args: &CachedArgs, args_tokens: &TokenStream) -> syn::Result<TokenStream> {
+    let rt = args.private();
     match &args.ttl {
-        Some(TtlArg::Policy(path)) => Ok(quote_spanned! {path.span()=>
-            ::cache_runtime::__private::Ttl::Policy(&#path)
-        }),
+        Some(TtlArg::Policy(path)) => {
+            let rt = args.private_at(path.span());
+            Ok(quote_spanned! {path.span()=>
+                #rt::Ttl::Policy(&#path)
+            })
+        }
         Some(TtlArg::Millis(millis)) => Ok(quote! {
-            ::cache_runtime::__private::Ttl::Fixed(::core::time::Duration::from_millis(#millis))
+            #rt::Ttl::Fixed(::core::time::Duration::from_millis(#millis))
         }),
         None => {
             let message = "missing `ttl`: add `ttl = Policy::StockPrice` (a policy variant) or `ttl = \"5m\"` (a duration)";
@@ -180,11 +192,10 @@ fn ttl_tokens(args: &CachedArgs, args_tokens: &TokenStream) -> syn::Result<Token
 fn tenant_tokens(args: &CachedArgs, info: &FnInfo) -> syn::Result<TokenStream> {
     match &args.tenant {
         Some(name) => {
+            let rt = args.private_at(name.span());
             info.find(&name.unraw().to_string(), name.span(), Reference::Tenant)?;
             Ok(quote_spanned! {name.span()=>
-                ::core::option::Option::Some(::cache_runtime::__private::tenant_arg(
-                    ::cache_runtime::__private::tenant_id(&#name),
-                ))
+                ::core::option::Option::Some(#rt::tenant_arg(#rt::tenant_id(&#name)))
             })
         }
         None => Ok(quote!(::core::option::Option::None)),
@@ -207,12 +218,16 @@ pub(crate) enum KeyStep {
 }
 
 impl KeyStep {
-    pub(crate) fn tokens(&self, call: &Ident) -> TokenStream {
+    /// The statement that writes this step into `call`.
+    pub(crate) fn tokens(&self, call: &Ident, args: &CachedArgs) -> TokenStream {
         match self {
             KeyStep::Text(text) => quote!(#call.text(#text);),
-            KeyStep::Arg { value, span, .. } => quote_spanned! {*span=>
-                ::cache_runtime::__private::Call::arg(&mut #call, &#value);
-            },
+            KeyStep::Arg { value, span, .. } => {
+                let rt = args.private_at(*span);
+                quote_spanned! {*span=>
+                    #rt::Call::arg(&mut #call, &#value);
+                }
+            }
             KeyStep::Tag(name) => quote!(#call.tag(#name);),
             KeyStep::FunctionName => quote!(#call.function_name();),
         }

@@ -112,7 +112,7 @@ fn variant_ttl(variant: &syn::Variant) -> syn::Result<u64> {
                 "write the TTL as a duration string, e.g. `#[ttl(\"5m\")]` (units: ms, s, m, h, d)",
             )
         })?;
-        ttl = Some(duration::parse_millis(&literal)?);
+        ttl = Some(duration::parse_millis(&literal, duration::Use::Ttl)?);
     }
     ttl.ok_or_else(|| missing_ttl(&variant.ident))
 }

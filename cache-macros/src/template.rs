@@ -128,7 +128,7 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
     }
     if inner.starts_with('{') {
         return Err(format!(
-            "`{{{inner}}}`: braces have no escape in a key template; `{{…}}` always names an argument, and the text may hold only {ALLOWED}"
+            "`{{{{` in a key template: braces have no escape; `{{…}}` always names an argument, and the text may hold only {ALLOWED}"
         ));
     }
     let mut parts = inner.split('.');

@@ -242,4 +242,7 @@ impl Call {
 mod bounds;
 pub mod shape;
 
-pub use self::bounds::{cache_value, tenant_id, CacheValue, KeyArg, TenantId};
+pub use self::bounds::{
+    cache_value, result_must_be_send_and_sync, stale_if_error_needs_a_result, tenant_id,
+    CacheValue, FallibleResult, KeyArg, SharedResult, TenantId,
+};
