@@ -9,7 +9,7 @@ use syn::{FnArg, Ident, ItemFn, LitStr};
 
 use crate::args::{CachedArgs, Kind, TtlArg};
 use crate::diagnostic::combine;
-use crate::signature::{self, FnInfo, Generic, Reference};
+use crate::signature::{self, FnInfo, Reference};
 use crate::template::{self, Field, Piece, Placeholder};
 
 /// What the checks produced, ready for generation.
@@ -215,6 +215,9 @@ pub(crate) enum KeyStep {
     /// The start of a tag named so; the following `Arg`s are its values.
     Tag(String),
     FunctionName,
+    /// The generic arguments the function is instantiated with, if any, as the type name of a
+    /// closure in it (a nested `fn` cannot see them; a closure's type carries them all).
+    Instance,
 }
 
 impl KeyStep {
@@ -230,6 +233,9 @@ impl KeyStep {
             }
             KeyStep::Tag(name) => quote!(#call.tag(#name);),
             KeyStep::FunctionName => quote!(#call.function_name();),
+            KeyStep::Instance => quote! {
+                #call.instance(::core::any::type_name_of_val(&|| ()));
+            },
         }
     }
 }
@@ -351,20 +357,8 @@ fn key_from_arguments(info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
             root: Some(ident.unraw().to_string()),
         });
     }
-    for generic in &info.generics {
-        steps.push(KeyStep::Text(":".to_owned()));
-        steps.push(match generic {
-            Generic::Type(ident) => KeyStep::Arg {
-                value: quote!(::core::any::type_name::<#ident>()),
-                span: ident.span(),
-                root: None,
-            },
-            Generic::Const(ident) => KeyStep::Arg {
-                value: quote!(#ident),
-                span: ident.span(),
-                root: None,
-            },
-        });
-    }
+    // The function's instance: `Svc::<u8>::load` and `Svc::<u64>::load`, `load::<User>` and
+    // `load::<Order>` are different calls.
+    steps.push(KeyStep::Instance);
     Ok(steps)
 }

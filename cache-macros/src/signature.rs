@@ -7,8 +7,8 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, FnArg, GenericArgument, GenericParam, ItemFn, Pat, PathArguments, ReturnType,
-    Signature, Type, Visibility,
+    Attribute, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Signature, Type,
+    Visibility,
 };
 
 /// A named argument of the function.
@@ -23,15 +23,6 @@ pub(crate) struct FnInfo {
     pub receiver: Option<Span>,
     /// Arguments bound by a pattern other than a plain name, which a template cannot name.
     pub unnamed: Vec<Span>,
-    /// The type and const parameters, which a derived key includes: `load::<User>(1)` and
-    /// `load::<Order>(1)` are different calls.
-    pub generics: Vec<Generic>,
-}
-
-/// A type or const parameter of the function.
-pub(crate) enum Generic {
-    Type(syn::Ident),
-    Const(syn::Ident),
 }
 
 /// Where a name that must be an argument comes from, for the error message.
@@ -64,21 +55,10 @@ pub(crate) fn read(item: &ItemFn) -> syn::Result<FnInfo> {
             },
         }
     }
-    let generics = sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|param| match param {
-            GenericParam::Type(param) => Some(Generic::Type(param.ident.clone())),
-            GenericParam::Const(param) => Some(Generic::Const(param.ident.clone())),
-            GenericParam::Lifetime(_) => None,
-        })
-        .collect();
     Ok(FnInfo {
         params,
         receiver,
         unnamed,
-        generics,
     })
 }
 

@@ -89,6 +89,18 @@ impl Call {
         }
     }
 
+    /// Appends the instance of a generic function (or of a function of a generic impl) to a
+    /// derived key; `closure` is the type name of a closure in the function. Nothing for a
+    /// function outside generics.
+    pub fn instance(&mut self, closure: &'static str) {
+        let Some(active) = &self.active else {
+            return;
+        };
+        if let Some(path) = instance::instance_path(closure, &active.site.identity().path) {
+            self.arg(path.as_str());
+        }
+    }
+
     /// Appends one argument value, escaped (to a tag: after a `:`).
     pub fn arg<A: KeyArg + ?Sized>(&mut self, value: &A) {
         if let Some(active) = &mut self.active {
@@ -240,6 +252,7 @@ impl Call {
 }
 
 mod bounds;
+mod instance;
 pub mod shape;
 
 pub use self::bounds::{
