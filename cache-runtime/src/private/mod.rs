@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -122,7 +122,7 @@ impl Call {
         T: Serialize + DeserializeOwned,
         F: Future<Output = R>,
     {
-        match self.finish() {
+        match self.finish_storable::<R, T>() {
             Some((engine, site, key)) => engine.get_or_set(site, key, adapter, share, body).await,
             None => body.await,
         }
@@ -141,7 +141,7 @@ impl Call {
         T: Serialize + DeserializeOwned + 'static,
         F: Future<Output = R> + Send + 'static,
     {
-        match self.finish() {
+        match self.finish_storable::<R, T>() {
             Some((engine, site, key)) => {
                 engine
                     .get_or_set_refreshing(site, key, adapter, share, body)
@@ -220,13 +220,16 @@ impl Call {
         let Some(value) = (adapter.get)(result) else {
             return;
         };
-        let Some((engine, site, entry)) = self.finish() else {
+        let Some((engine, site, entry)) = self.finish_storable::<R, T>() else {
             return;
         };
         match crate::codec::encode(value) {
             Ok(bytes) => engine.put(site, &entry, bytes).await,
             Err(error) => {
-                tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not stored")
+                Counters::add(&engine.counters(site).unencodable);
+                if site.first_unencodable() {
+                    tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not stored (logged once per function)");
+                }
             }
         }
     }
@@ -244,11 +247,52 @@ impl Call {
         }
     }
 
+    /// [`Call::finish`], unless the return type `R` is a `Result` that the attribute could
+    /// not see, because it is a type parameter: the adapter would store it whole, an `Err`
+    /// included. Such a call runs uncached, counted as `bypassed` and logged once per function.
+    fn finish_storable<R, T>(self) -> Option<(Arc<Engine>, &'static Site, EntryKey)> {
+        if !generic_result::<R, T>() {
+            return self.finish();
+        }
+        let active = self.active?;
+        Counters::add(&active.engine.counters(active.site).bypassed);
+        if first_generic_result(active.site) {
+            tracing::warn!(
+                function = active.site.path(),
+                result = std::any::type_name::<R>(),
+                "cache: a type parameter of this function's return type is a `Result`, whose `Err` must not be cached, so these calls run uncached; declare the return type as `Result<T, E>` to cache its `Ok` (logged once per function)"
+            );
+        }
+        None
+    }
+
     fn finish(self) -> Option<(Arc<Engine>, &'static Site, EntryKey)> {
         let Active { engine, site, key } = self.active?;
         let entry = key.finish(site.spec.version);
         Some((engine, site, entry))
     }
+}
+
+/// Whether `R` is a `Result` cached whole (`T` is `R`): the plain adapter, which the expansion
+/// picks for a return type it cannot see through, a type parameter. A `Result` it can see is
+/// cached by its `Ok` part, `T`.
+fn generic_result<R, T>() -> bool {
+    let result = std::any::type_name::<R>();
+    result.starts_with("core::result::Result<") && result == std::any::type_name::<T>()
+}
+
+/// Whether this is the first such call of `site`, for logging it once.
+fn first_generic_result(site: &'static Site) -> bool {
+    static WARNED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    let address = site as *const Site as usize;
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.contains(&address) {
+        return false;
+    }
+    warned.push(address);
+    true
 }
 
 mod bounds;
