@@ -5,14 +5,21 @@ mod platform {
     pub use cache_runtime as cache;
 }
 
-use platform::cache::{cache_evict, cache_put, cached, CacheBuilder, Policy};
+use platform::cache::{cache_evict, cache_put, cached, CacheBuilder, Policy, TtlPolicy};
+
+#[derive(TtlPolicy)]
+#[ttl_policy(crate = "platform::cache")]
+enum Ttl {
+    #[ttl("1m")]
+    Short,
+}
 
 #[cached(crate = "platform::cache", key = "quote:{ticker}", ttl = Policy::StockPrice, tags = ["t:{ticker}"])]
 async fn quote(ticker: &str) -> Result<u64, String> {
     ticker.parse().map_err(|_| ticker.to_owned())
 }
 
-#[cached(crate = "platform::cache", ttl = "1m", tenant = account)]
+#[cached(crate = "platform::cache", ttl = Ttl::Short, tenant = account)]
 async fn derived(account: &str, n: u32) -> Option<u32> {
     Some(n + account.len() as u32)
 }
