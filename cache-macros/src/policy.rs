@@ -34,7 +34,11 @@ pub(crate) fn derive(item: TokenStream) -> TokenStream {
 /// `crate = "…"` of `#[cached]`; `::cache_runtime` without it.
 fn runtime_path(input: &DeriveInput) -> syn::Result<TokenStream> {
     let mut krate = None;
-    for attr in input.attrs.iter().filter(|a| a.path().is_ident("ttl_policy")) {
+    for attr in input
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("ttl_policy"))
+    {
         attr.parse_nested_meta(|meta| {
             if !meta.path.is_ident("crate") {
                 return Err(meta.error(
@@ -194,7 +198,10 @@ mod tests {
         };
         let expanded = derive(item).to_string();
         assert!(!expanded.contains("cache_runtime"), "{expanded}");
-        assert!(expanded.contains("platform :: cache :: TtlPolicy"), "{expanded}");
+        assert!(
+            expanded.contains("platform :: cache :: TtlPolicy"),
+            "{expanded}"
+        );
     }
 
     #[test]
