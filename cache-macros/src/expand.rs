@@ -129,7 +129,7 @@ fn site(args: &CachedArgs, function: &ItemFn, checked: &Checked, kind: Kind) -> 
     let check = args.key.as_ref().map(|key| {
         quote_spanned! {key.span()=>
             const _: () = ::core::assert!(
-                #spec_path().has_template(#key),
+                #spec_path.has_template(#key),
                 "this key template differs from the one of the #[cached] function named by `function = …`: write that function's template"
             );
         }
@@ -137,7 +137,7 @@ fn site(args: &CachedArgs, function: &ItemFn, checked: &Checked, kind: Kind) -> 
     quote! {
         #check
         static __CACHE_SITE: #rt::Site =
-            #rt::Site::new(#spec_path());
+            #rt::Site::new(#spec_path);
     }
 }
 

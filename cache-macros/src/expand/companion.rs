@@ -1,5 +1,5 @@
 //! The items `#[cached]` emits beside a free or associated function: its companion
-//! `<name>_cache` and its spec `__cache_spec_<name>`.
+//! `<name>_cache` and its spec `__cache_spec_<name>`, a `const`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -75,9 +75,11 @@ fn companion(
     }
 }
 
-/// `const fn __cache_spec_<name>() -> Spec`: the function's TTL, version, key template and
-/// identity, through which `#[cache_put(function = name)]` and `#[cache_evict(function = name)]`
-/// use them instead of restating them.
+/// `const __cache_spec_<name>: Spec`: the function's TTL, version, key template and identity,
+/// through which `#[cache_put(function = name)]` and `#[cache_evict(function = name)]` use them
+/// instead of restating them. A `const`, not a `const fn`: in a trait impl (without
+/// `companion = false`) rustc then reports it as not a member of the trait, as the companion,
+/// instead of suggesting to remove a `const` the user never wrote.
 fn spec_item(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenStream {
     let rt = args.private();
     let vis = &function.vis;
@@ -86,10 +88,10 @@ fn spec_item(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenSt
     let spec = spec(args, function, checked);
     quote! {
         #[doc(hidden)]
-        #[allow(non_snake_case, dead_code)]
-        #vis const fn #name() -> #rt::Spec {
+        #[allow(non_upper_case_globals, dead_code)]
+        #vis const #name: #rt::Spec = {
             #probe
             #spec
-        }
+        };
     }
 }

@@ -67,7 +67,7 @@ pub(super) fn expand_evict(args: &CachedArgs, function: &ItemFn, checked: Checke
             (
                 quote! {
                     static __CACHE_TARGET: #rt::Site =
-                        #rt::Site::new(#spec_path());
+                        #rt::Site::new(#spec_path);
                 },
                 quote!(::core::option::Option::Some(&__CACHE_TARGET)),
             )
