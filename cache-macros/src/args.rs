@@ -4,11 +4,19 @@
 //! every mistake is reported at once and the options that did parse (the `ttl` path above all)
 //! are still known when the function is emitted unchanged next to the errors.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::quote;
+use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Ident, LitInt, LitStr, Path, Token};
+use syn::{Ident, LitStr, Path, Token};
 
-use crate::duration;
+use self::value::{
+    parse_companion, parse_crate, parse_duration, parse_share, parse_template, parse_tenant,
+    parse_ttl, parse_version,
+};
+use crate::duration::Use;
+
+mod value;
 
 /// Which attribute the options belong to: each takes a subset of them.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,6 +41,8 @@ const OPTIONS: &[(&str, [bool; 3])] = &[
     ("refresh_ahead", [true, false, false]),
     ("lock", [true, false, false]),
     ("tenant_entries", [false, false, true]),
+    ("companion", [true, false, false]),
+    ("crate", [true, true, true]),
 ];
 
 /// Options of `#[cached]` that `#[cache_put]` takes from the function it names.
@@ -109,6 +119,59 @@ pub(crate) struct CachedArgs {
     pub function: Option<Path>,
     /// `#[cache_evict(tenant_entries)]`: every entry of the tenant.
     pub tenant_entries: Option<Span>,
+    /// `companion = false` or `companion = name`.
+    pub companion: Option<Companion>,
+    /// `crate = "path"`: the runtime's path where it is renamed or re-exported.
+    pub krate: Option<Path>,
+}
+
+/// What `companion = …` asks for.
+pub(crate) enum Companion {
+    /// `companion = false`: no `<fn>_cache` and no `__cache_spec_<fn>`, e.g. in a trait impl.
+    Off,
+    /// `companion = true`: the default.
+    Default,
+    /// `companion = name`: the companion is called so.
+    Named(Ident),
+}
+
+impl CachedArgs {
+    /// The runtime crate's path: `::cache_runtime`, or the one `crate = "…"` gives.
+    pub(crate) fn krate(&self) -> TokenStream {
+        match &self.krate {
+            Some(path) => quote!(#path),
+            None => quote!(::cache_runtime),
+        }
+    }
+
+    /// `<runtime>::__private`, the module expansions call.
+    pub(crate) fn private(&self) -> TokenStream {
+        let krate = self.krate();
+        quote!(#krate::__private)
+    }
+
+    /// [`CachedArgs::private`] spanned at `span`: rustc reports an unmet bound of a generated
+    /// call where the call's path is spanned, so such calls are spanned on what they check.
+    pub(crate) fn private_at(&self, span: Span) -> TokenStream {
+        respan(self.private(), span)
+    }
+}
+
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(group) => {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                TokenTree::Group(respanned)
+            }
+            mut token => {
+                token.set_span(span);
+                token
+            }
+        })
+        .collect()
 }
 
 /// The options that parsed, and the errors of those that did not.
@@ -165,16 +228,17 @@ fn skip_to_comma(input: ParseStream<'_>) -> syn::Result<()> {
 fn starts_option(input: ParseStream<'_>) -> bool {
     input
         .fork()
-        .parse::<Ident>()
+        .call(Ident::parse_any)
         .is_ok_and(|name| is_option(&name.to_string()))
 }
 
 impl CachedArgs {
     fn parse_option(&mut self, input: ParseStream<'_>, kind: Kind) -> syn::Result<()> {
-        if !input.peek(Ident) {
+        if !input.peek(Ident::peek_any) {
             return Err(input.error(format!("expected an option: {}", kind.options())));
         }
-        let option: Ident = input.parse()?;
+        // `crate` is a keyword.
+        let option = input.call(Ident::parse_any)?;
         let name = option.to_string();
         let span = option.span();
         if !is_option(&name) {
@@ -221,7 +285,7 @@ impl CachedArgs {
             }
             "stale_if_error" => {
                 input.parse::<Token![=]>()?;
-                let window = parse_duration(input, "stale_if_error", "1h")?;
+                let window = parse_duration(input, "stale_if_error", "1h", Use::StaleWindow)?;
                 set_once(&mut self.stale_if_error, window, span, "stale_if_error")
             }
             "refresh_ahead" => {
@@ -237,7 +301,7 @@ impl CachedArgs {
             "lock" => {
                 let lease = if input.peek(Token![=]) {
                     input.parse::<Token![=]>()?;
-                    parse_duration(input, "lock", "5s")?
+                    parse_duration(input, "lock", "5s", Use::Lease)?
                 } else {
                     DEFAULT_LEASE_MS
                 };
@@ -254,6 +318,16 @@ impl CachedArgs {
                 set_once(&mut self.function, path, span, "function")
             }
             "tenant_entries" => set_once(&mut self.tenant_entries, span, span, "tenant_entries"),
+            "companion" => {
+                input.parse::<Token![=]>()?;
+                let companion = parse_companion(input)?;
+                set_once(&mut self.companion, companion, span, "companion")
+            }
+            "crate" => {
+                input.parse::<Token![=]>()?;
+                let path = parse_crate(input)?;
+                set_once(&mut self.krate, path, span, "crate")
+            }
             "key" => {
                 input.parse::<Token![=]>()?;
                 let template = parse_template(input)?;
@@ -286,100 +360,6 @@ impl CachedArgs {
             }
         }
     }
-}
-
-fn parse_duration(input: ParseStream<'_>, option: &str, example: &str) -> syn::Result<u64> {
-    if input.peek(LitStr) {
-        let literal: LitStr = input.parse()?;
-        return duration::parse_millis(&literal);
-    }
-    Err(input.error(format!(
-        "`{option}` is a duration, e.g. `{option} = \"{example}\"` (units: ms, s, m, h, d)"
-    )))
-}
-
-/// `refresh_ahead = 0.8`: the share of the TTL after which a hit triggers a refresh.
-fn parse_share(input: ParseStream<'_>) -> syn::Result<u16> {
-    let message = "`refresh_ahead` is the share of the TTL after which a hit is refreshed in the background: a number between 0 and 1 exclusive, e.g. `refresh_ahead = 0.8`";
-    let literal: syn::LitFloat = input
-        .parse()
-        .map_err(|error| syn::Error::new(error.span(), message))?;
-    match literal.base10_parse::<f64>() {
-        Ok(share) if share > 0.0 && share < 1.0 => {
-            Ok((share * 1000.0).round().clamp(1.0, 999.0) as u16)
-        }
-        _ => Err(syn::Error::new(literal.span(), message)),
-    }
-}
-
-fn parse_template(input: ParseStream<'_>) -> syn::Result<LitStr> {
-    if input.peek(LitStr) {
-        return input.parse();
-    }
-    Err(input.error(
-        "`key` is a template string, e.g. `key = \"quote:{ticker}\"`, where `{ticker}` names an argument",
-    ))
-}
-
-fn parse_ttl(input: ParseStream<'_>) -> syn::Result<TtlArg> {
-    if input.peek(LitStr) {
-        let literal: LitStr = input.parse()?;
-        return duration::parse_millis(&literal).map(TtlArg::Millis);
-    }
-    if input.peek(LitInt) {
-        let number: LitInt = input.parse()?;
-        return Err(syn::Error::new(
-            number.span(),
-            format!(
-                "a duration needs a unit: write it as a string, e.g. `ttl = \"{}s\"` (units: ms, s, m, h, d)",
-                number.base10_digits()
-            ),
-        ));
-    }
-    let path: Path = input.parse().map_err(|error| {
-        syn::Error::new(
-            error.span(),
-            "expected a policy variant such as `Policy::StockPrice` or a duration such as \"5m\"",
-        )
-    })?;
-    Ok(TtlArg::Policy(path))
-}
-
-fn parse_tenant(input: ParseStream<'_>) -> syn::Result<Ident> {
-    if input.peek(LitStr) {
-        let literal: LitStr = input.parse()?;
-        return Err(syn::Error::new(
-            literal.span(),
-            format!(
-                "`tenant` names the argument that holds the tenant id: write `tenant = {}` without quotes",
-                literal.value()
-            ),
-        ));
-    }
-    input.parse().map_err(|error| {
-        syn::Error::new(
-            error.span(),
-            "`tenant` names the argument that holds the tenant id, e.g. `tenant = account`",
-        )
-    })
-}
-
-fn parse_version(input: ParseStream<'_>) -> syn::Result<u32> {
-    let out_of_range = "`version` is a whole number from 0 to 4294967295; bump it when the cached type changes shape";
-    if input.peek(Token![-]) {
-        let minus: Token![-] = input.parse()?;
-        let number: LitInt = input.parse()?;
-        return Err(syn::Error::new_spanned(
-            quote::quote!(#minus #number),
-            out_of_range,
-        ));
-    }
-    let number: LitInt = input
-        .parse()
-        .map_err(|error| syn::Error::new(error.span(), out_of_range))?;
-    number
-        .base10_parse::<u32>()
-        .map_err(|_| syn::Error::new(number.span(), out_of_range))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, span: Span, name: &str) -> syn::Result<()> {

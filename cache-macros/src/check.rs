@@ -3,13 +3,14 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, LitStr};
 
 use crate::args::{CachedArgs, Kind, TtlArg};
 use crate::diagnostic::combine;
-use crate::signature::{self, FnInfo, Generic, Reference};
-use crate::template::{self, Piece, Placeholder};
+use crate::signature::{self, FnInfo, Reference};
+use crate::template::{self, Field, Piece, Placeholder};
 
 /// What the checks produced, ready for generation.
 pub(crate) struct Checked {
@@ -30,13 +31,12 @@ pub(crate) fn check(
     kind: Kind,
 ) -> syn::Result<Checked> {
     let mut errors = Vec::new();
+    let rt = args.private();
     let ttl = if kind == Kind::Cached {
         collect(&mut errors, ttl_tokens(args, args_tokens))
     } else {
         // `#[cache_put]` takes the TTL of the function it names; `#[cache_evict]` writes nothing.
-        quote!(::cache_runtime::__private::Ttl::Fixed(
-            ::core::time::Duration::from_millis(1)
-        ))
+        quote!(#rt::Ttl::Fixed(::core::time::Duration::from_millis(1)))
     };
     if kind == Kind::Put && args.function.is_none() {
         errors.push(syn::Error::new(
@@ -91,7 +91,7 @@ pub(crate) fn check(
                 }
             }
             if let Some(name) = &args.tenant {
-                used.push(name.to_string());
+                used.push(name.unraw().to_string());
             }
             (key, tags, tenant)
         }
@@ -131,9 +131,18 @@ pub(crate) fn span_of(tokens: &TokenStream) -> Span {
 fn owned_arguments(function: &ItemFn, option: Span) -> syn::Result<()> {
     let borrowed = function.sig.inputs.iter().find_map(|input| match input {
         FnArg::Receiver(receiver) if receiver.reference.is_some() => Some(receiver.span()),
-        FnArg::Typed(typed) if matches!(&*typed.ty, syn::Type::Reference(_)) => {
-            Some(typed.ty.span())
-        }
+        FnArg::Typed(typed) => match &*typed.ty {
+            // A `&'static` argument outlives every caller.
+            syn::Type::Reference(reference)
+                if reference
+                    .lifetime
+                    .as_ref()
+                    .is_none_or(|lifetime| lifetime.ident != "static") =>
+            {
+                Some(typed.ty.span())
+            }
+            _ => None,
+        },
         _ => None,
     });
     match borrowed {
@@ -158,12 +167,16 @@ fn collect<T: Default>(errors: &mut Vec<syn::Error>, result: syn::Result<T>) -> 
 }
 
 fn ttl_tokens(args: &CachedArgs, args_tokens: &TokenStream) -> syn::Result<TokenStream> {
+    let rt = args.private();
     match &args.ttl {
-        Some(TtlArg::Policy(path)) => Ok(quote_spanned! {path.span()=>
-            ::cache_runtime::__private::Ttl::Policy(&#path)
-        }),
+        Some(TtlArg::Policy(path)) => {
+            let rt = args.private_at(path.span());
+            Ok(quote_spanned! {path.span()=>
+                #rt::Ttl::Policy(&#path)
+            })
+        }
         Some(TtlArg::Millis(millis)) => Ok(quote! {
-            ::cache_runtime::__private::Ttl::Fixed(::core::time::Duration::from_millis(#millis))
+            #rt::Ttl::Fixed(::core::time::Duration::from_millis(#millis))
         }),
         None => {
             let message = "missing `ttl`: add `ttl = Policy::StockPrice` (a policy variant) or `ttl = \"5m\"` (a duration)";
@@ -179,11 +192,10 @@ fn ttl_tokens(args: &CachedArgs, args_tokens: &TokenStream) -> syn::Result<Token
 fn tenant_tokens(args: &CachedArgs, info: &FnInfo) -> syn::Result<TokenStream> {
     match &args.tenant {
         Some(name) => {
-            info.find(&name.to_string(), name.span(), Reference::Tenant)?;
+            let rt = args.private_at(name.span());
+            info.find(&name.unraw().to_string(), name.span(), Reference::Tenant)?;
             Ok(quote_spanned! {name.span()=>
-                ::core::option::Option::Some(::cache_runtime::__private::tenant_arg(
-                    ::cache_runtime::__private::tenant_id(&#name),
-                ))
+                ::core::option::Option::Some(#rt::tenant_arg(#rt::tenant_id(&#name)))
             })
         }
         None => Ok(quote!(::core::option::Option::None)),
@@ -203,17 +215,27 @@ pub(crate) enum KeyStep {
     /// The start of a tag named so; the following `Arg`s are its values.
     Tag(String),
     FunctionName,
+    /// The generic arguments the function is instantiated with, if any, as the type name of a
+    /// closure in it (a nested `fn` cannot see them; a closure's type carries them all).
+    Instance,
 }
 
 impl KeyStep {
-    pub(crate) fn tokens(&self, call: &Ident) -> TokenStream {
+    /// The statement that writes this step into `call`.
+    pub(crate) fn tokens(&self, call: &Ident, args: &CachedArgs) -> TokenStream {
         match self {
             KeyStep::Text(text) => quote!(#call.text(#text);),
-            KeyStep::Arg { value, span, .. } => quote_spanned! {*span=>
-                ::cache_runtime::__private::Call::arg(&mut #call, &#value);
-            },
+            KeyStep::Arg { value, span, .. } => {
+                let rt = args.private_at(*span);
+                quote_spanned! {*span=>
+                    #rt::Call::arg(&mut #call, &#value);
+                }
+            }
             KeyStep::Tag(name) => quote!(#call.tag(#name);),
             KeyStep::FunctionName => quote!(#call.function_name();),
+            KeyStep::Instance => quote! {
+                #call.instance(::core::any::type_name_of_val(&|| ()));
+            },
         }
     }
 }
@@ -288,25 +310,23 @@ fn placeholder_value(
         }
         quote_spanned!(span=> self)
     } else {
-        info.find(
+        let mut ident = info.find(
             &placeholder.root,
             span,
             Reference::Placeholder(&placeholder.display()),
         )?;
-        Ident::new(&placeholder.root, span).into_token_stream()
+        ident.set_span(span);
+        ident.into_token_stream()
     };
     let field_span = Span::mixed_site().located_at(span);
-    let fields = placeholder
-        .fields
-        .iter()
-        .map(|field| match field.parse::<u32>() {
-            Ok(index) => syn::Index {
-                index,
-                span: field_span,
-            }
-            .into_token_stream(),
-            Err(_) => Ident::new(field, field_span).into_token_stream(),
-        });
+    let fields = placeholder.fields.iter().map(|field| match field {
+        Field::Index(index) => syn::Index {
+            index: *index,
+            span: field_span,
+        }
+        .into_token_stream(),
+        Field::Name(name) => template::ident(name, field_span).into_token_stream(),
+    });
     Ok(KeyStep::Arg {
         value: quote_spanned!(span=> (#root #(.#fields)*)),
         span,
@@ -334,23 +354,11 @@ fn key_from_arguments(info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
         steps.push(KeyStep::Arg {
             value: quote!(#ident),
             span: ident.span(),
-            root: Some(ident.to_string()),
+            root: Some(ident.unraw().to_string()),
         });
     }
-    for generic in &info.generics {
-        steps.push(KeyStep::Text(":".to_owned()));
-        steps.push(match generic {
-            Generic::Type(ident) => KeyStep::Arg {
-                value: quote!(::core::any::type_name::<#ident>()),
-                span: ident.span(),
-                root: None,
-            },
-            Generic::Const(ident) => KeyStep::Arg {
-                value: quote!(#ident),
-                span: ident.span(),
-                root: None,
-            },
-        });
-    }
+    // The function's instance: `Svc::<u8>::load` and `Svc::<u64>::load`, `load::<User>` and
+    // `load::<Order>` are different calls.
+    steps.push(KeyStep::Instance);
     Ok(steps)
 }

@@ -2,8 +2,25 @@
 
 use syn::LitStr;
 
+/// What a duration is for: the messages about a zero duration differ.
+#[derive(Clone, Copy)]
+pub(crate) enum Use {
+    /// `ttl = "…"`, `#[ttl("…")]`.
+    Ttl,
+    /// `lock = "…"`.
+    Lease,
+    /// `stale_if_error = "…"`.
+    StaleWindow,
+}
+
+/// The longest duration an attribute takes: 100 years. Redis takes an expiry as a signed 64-bit
+/// count of milliseconds after now (`PX`); a longer duration cannot be a TTL there, while the
+/// in-process store would keep it, so the two backends would disagree. The cap keeps every
+/// TTL, and a TTL plus its stale window, far inside what Redis accepts.
+pub(crate) const MAX_MILLIS: u64 = 36_500 * 86_400_000;
+
 /// Parses a duration literal into milliseconds, with the error spanned on the literal.
-pub(crate) fn parse_millis(lit: &LitStr) -> syn::Result<u64> {
+pub(crate) fn parse_millis(lit: &LitStr, purpose: Use) -> syn::Result<u64> {
     let text = lit.value();
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
@@ -17,15 +34,29 @@ pub(crate) fn parse_millis(lit: &LitStr) -> syn::Result<u64> {
         "d" => 86_400_000,
         _ => return Err(invalid(lit, &text)),
     };
-    let number: u64 = number.parse().map_err(|_| invalid(lit, &text))?;
+    if number.is_empty() {
+        return Err(invalid(lit, &text));
+    }
     let millis = number
-        .checked_mul(unit_ms)
-        .ok_or_else(|| syn::Error::new(lit.span(), format!("duration `{text}` is too large")))?;
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(unit_ms))
+        .filter(|millis| *millis <= MAX_MILLIS)
+        .ok_or_else(|| {
+            syn::Error::new(
+                lit.span(),
+                format!(
+                    "duration `{text}` is too long: a cache duration is at most 100 years (\"36500d\"), since Redis takes expiries as a 64-bit count of milliseconds"
+                ),
+            )
+        })?;
     if millis == 0 {
-        return Err(syn::Error::new(
-            lit.span(),
-            "a cache duration must be greater than zero; to turn caching off, remove the attribute or set CACHE_ENABLED=false",
-        ));
+        let message = match purpose {
+            Use::Ttl => "a cache duration must be greater than zero; to turn caching off, remove the attribute or set CACHE_ENABLED=false",
+            Use::Lease => "a lease must be longer than zero, e.g. `lock = \"5s\"` (`lock` alone is 5 s); without `lock`, each process computes a cold key itself",
+            Use::StaleWindow => "a stale window must be longer than zero, e.g. `stale_if_error = \"1h\"`; without `stale_if_error`, a failure is returned as it is",
+        };
+        return Err(syn::Error::new(lit.span(), message));
     }
     Ok(millis)
 }

@@ -16,6 +16,8 @@ mod diagnostic;
 mod duration;
 mod expand;
 mod fallback;
+#[cfg(test)]
+mod no_panic;
 mod policy;
 mod signature;
 mod template;
@@ -30,9 +32,13 @@ mod template;
 ///   `Serialize`.
 /// - With `key = "…"` the template is the whole key, so on a generic function values that render
 ///   alike share an entry whatever their type. Without `key`, the key is the function's path,
-///   every argument and every type and const parameter.
+///   every argument and, for a generic function or a function of a generic impl, the
+///   instantiated path (every type and const argument).
 /// - The body keeps its meaning: `?` converts errors with `From` and `return` returns from the
 ///   function, as without the attribute.
+/// - Next to a free or associated function it emits the companion `<name>_cache`; on an
+///   associated function of a trait impl write `companion = false` (the impl can hold only the
+///   trait's items). `crate = "path"` names the runtime where it is renamed or re-exported.
 #[proc_macro_attribute]
 pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(args.into(), item.into(), args::Kind::Cached).into()
@@ -60,7 +66,9 @@ pub fn cache_evict(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Derives `cache_runtime::TtlPolicy` for a fieldless enum: one `#[ttl("…")]` per variant.
-#[proc_macro_derive(TtlPolicy, attributes(ttl))]
+/// `#[ttl_policy(crate = "path")]` on the enum names the runtime where it is renamed or
+/// re-exported.
+#[proc_macro_derive(TtlPolicy, attributes(ttl, ttl_policy))]
 pub fn derive_ttl_policy(item: TokenStream) -> TokenStream {
     policy::derive(item.into()).into()
 }

@@ -12,25 +12,62 @@ pub(crate) fn derive(item: TokenStream) -> TokenStream {
         Ok(input) => input,
         Err(error) => return error.to_compile_error(),
     };
-    match expand(&input) {
+    let krate = match runtime_path(&input) {
+        Ok(krate) => krate,
+        Err(error) => {
+            let error = error.to_compile_error();
+            let fallback = fallback(&input, &quote!(::cache_runtime));
+            return quote!(#error #fallback);
+        }
+    };
+    match expand(&input, &krate) {
         Ok(tokens) => tokens,
         Err(error) => {
             let error = error.to_compile_error();
-            let fallback = fallback(&input);
+            let fallback = fallback(&input, &krate);
             quote!(#error #fallback)
         }
     }
 }
 
+/// `#[ttl_policy(crate = "path")]`: the runtime's path where it is renamed or re-exported, as
+/// `crate = "…"` of `#[cached]`; `::cache_runtime` without it.
+fn runtime_path(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let mut krate = None;
+    for attr in input
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("ttl_policy"))
+    {
+        attr.parse_nested_meta(|meta| {
+            if !meta.path.is_ident("crate") {
+                return Err(meta.error(
+                    "the option of `#[ttl_policy(…)]` is `crate = \"path\"`, the path of cache-runtime as this crate names it",
+                ));
+            }
+            let literal: LitStr = meta.value()?.parse()?;
+            let path: syn::Path = literal.parse().map_err(|_| {
+                syn::Error::new(
+                    literal.span(),
+                    "`crate` is a path, e.g. `#[ttl_policy(crate = \"cache\")]`",
+                )
+            })?;
+            krate = Some(quote!(#path));
+            Ok(())
+        })?;
+    }
+    Ok(krate.unwrap_or_else(|| quote!(::cache_runtime)))
+}
+
 /// An impl that never runs, emitted next to the errors, so that every `ttl = ThisEnum::Variant`
 /// in the crate does not add "is not a TTL policy" to the real error (as thiserror's fallback).
-fn fallback(input: &DeriveInput) -> TokenStream {
+fn fallback(input: &DeriveInput, krate: &TokenStream) -> TokenStream {
     if !input.generics.params.is_empty() {
         return TokenStream::new();
     }
     let ident = &input.ident;
     quote_spanned! {ident.span()=>
-        impl ::cache_runtime::TtlPolicy for #ident {
+        impl #krate::TtlPolicy for #ident {
             fn name(&self) -> &'static str {
                 ::core::unreachable!()
             }
@@ -41,7 +78,7 @@ fn fallback(input: &DeriveInput) -> TokenStream {
     }
 }
 
-fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
+fn expand(input: &DeriveInput, krate: &TokenStream) -> syn::Result<TokenStream> {
     let Data::Enum(data) = &input.data else {
         return Err(syn::Error::new(
             input.ident.span(),
@@ -78,7 +115,7 @@ fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     let ident = &input.ident;
     // Spanned on the enum's name: rustc's "the trait is implemented for …" hints point there.
     Ok(quote_spanned! {ident.span()=>
-        impl ::cache_runtime::TtlPolicy for #ident {
+        impl #krate::TtlPolicy for #ident {
             fn name(&self) -> &'static str {
                 match self { #(Self::#variants => #names,)* }
             }
@@ -112,7 +149,7 @@ fn variant_ttl(variant: &syn::Variant) -> syn::Result<u64> {
                 "write the TTL as a duration string, e.g. `#[ttl(\"5m\")]` (units: ms, s, m, h, d)",
             )
         })?;
-        ttl = Some(duration::parse_millis(&literal)?);
+        ttl = Some(duration::parse_millis(&literal, duration::Use::Ttl)?);
     }
     ttl.ok_or_else(|| missing_ttl(&variant.ident))
 }
@@ -148,7 +185,24 @@ fn snake_case(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::snake_case;
+    use super::{derive, snake_case};
+
+    #[test]
+    fn ttl_policy_crate_replaces_the_runtime_path() {
+        let item = quote::quote! {
+            #[ttl_policy(crate = "platform::cache")]
+            enum Ttl {
+                #[ttl("5m")]
+                Rates,
+            }
+        };
+        let expanded = derive(item).to_string();
+        assert!(!expanded.contains("cache_runtime"), "{expanded}");
+        assert!(
+            expanded.contains("platform :: cache :: TtlPolicy"),
+            "{expanded}"
+        );
+    }
 
     #[test]
     fn variant_names_become_snake_case() {

@@ -3,11 +3,12 @@
 //! cache can hold.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, FnArg, GenericArgument, GenericParam, ItemFn, Pat, PathArguments, ReturnType,
-    Signature, Type, Visibility,
+    Attribute, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Signature, Type,
+    Visibility,
 };
 
 /// A named argument of the function.
@@ -22,15 +23,6 @@ pub(crate) struct FnInfo {
     pub receiver: Option<Span>,
     /// Arguments bound by a pattern other than a plain name, which a template cannot name.
     pub unnamed: Vec<Span>,
-    /// The type and const parameters, which a derived key includes: `load::<User>(1)` and
-    /// `load::<Order>(1)` are different calls.
-    pub generics: Vec<Generic>,
-}
-
-/// A type or const parameter of the function.
-pub(crate) enum Generic {
-    Type(syn::Ident),
-    Const(syn::Ident),
 }
 
 /// Where a name that must be an argument comes from, for the error message.
@@ -63,30 +55,25 @@ pub(crate) fn read(item: &ItemFn) -> syn::Result<FnInfo> {
             },
         }
     }
-    let generics = sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|param| match param {
-            GenericParam::Type(param) => Some(Generic::Type(param.ident.clone())),
-            GenericParam::Const(param) => Some(Generic::Const(param.ident.clone())),
-            GenericParam::Lifetime(_) => None,
-        })
-        .collect();
     Ok(FnInfo {
         params,
         receiver,
         unnamed,
-        generics,
     })
 }
 
 impl FnInfo {
-    /// Checks that `name` is an argument; the error is spanned at `span` and suggests the closest
-    /// argument, if one is close.
-    pub(crate) fn find(&self, name: &str, span: Span, reference: Reference<'_>) -> syn::Result<()> {
-        if self.params.iter().any(|p| p.ident == name) {
-            return Ok(());
+    /// The argument named `name` (without `r#`); the error is spanned at `span`, suggests the
+    /// closest argument, if one is close, and explains that arguments bound by a pattern cannot
+    /// be named.
+    pub(crate) fn find(
+        &self,
+        name: &str,
+        span: Span,
+        reference: Reference<'_>,
+    ) -> syn::Result<syn::Ident> {
+        if let Some(param) = self.params.iter().find(|p| p.ident.unraw() == name) {
+            return Ok(param.ident.clone());
         }
         let quoted = match reference {
             Reference::Placeholder(placeholder) => format!("`{{{placeholder}}}`"),
@@ -95,11 +82,13 @@ impl FnInfo {
         let names: Vec<String> = self
             .params
             .iter()
-            .map(|p| p.ident.to_string())
+            .map(|p| p.ident.unraw().to_string())
             .chain(self.receiver.map(|_| "self".to_owned()))
             .collect();
-        let message = if names.is_empty() {
+        let mut message = if names.is_empty() && self.unnamed.is_empty() {
             format!("{quoted} names no argument: this function takes no arguments")
+        } else if names.is_empty() {
+            format!("{quoted} names no argument: this function has no argument with a plain name")
         } else {
             let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
             let mut message = format!(
@@ -111,6 +100,11 @@ impl FnInfo {
             }
             message
         };
+        if !self.unnamed.is_empty() {
+            message.push_str(
+                "; an argument bound by a pattern, like `(a, b): (u32, u32)`, cannot be named in a template: give it a plain name (`pair: (u32, u32)`), write `{pair.0}`, and destructure it in the body",
+            );
+        }
         Err(syn::Error::new(span, message))
     }
 }

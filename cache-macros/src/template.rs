@@ -14,18 +14,24 @@ pub(crate) enum Piece {
 
 /// `{root}` or `{root.field.0}`.
 pub(crate) struct Placeholder {
+    /// The argument, without `r#`: `{r#type}` and `{type}` both name the argument `r#type`.
     pub root: String,
-    pub fields: Vec<String>,
+    pub fields: Vec<Field>,
+    /// The placeholder as written, for messages.
+    source: String,
+}
+
+/// One field access of a placeholder.
+pub(crate) enum Field {
+    /// `{pair.0}`.
+    Index(u32),
+    /// `{user.id}`, `{event.type}` or `{event.r#type}`: the name without `r#`.
+    Name(String),
 }
 
 impl Placeholder {
     pub(crate) fn display(&self) -> String {
-        let mut text = self.root.clone();
-        for field in &self.fields {
-            text.push('.');
-            text.push_str(field);
-        }
-        text
+        self.source.clone()
     }
 }
 
@@ -120,34 +126,94 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
             "empty placeholder `{}` in key template: name an argument, e.g. `{ticker}`".into(),
         );
     }
-    let mut parts = inner.split('.');
-    let root = parts.next().unwrap_or_default().to_owned();
-    if !is_ident(&root) {
+    if inner.starts_with('{') {
         return Err(format!(
-            "`{{{inner}}}` is not a placeholder: write an argument name, optionally followed by fields, e.g. `{{user.id}}`"
+            "`{{{{` in a key template: braces have no escape; `{{…}}` always names an argument, and the text may hold only {ALLOWED}"
         ));
     }
+    let mut parts = inner.split('.');
+    let root = parts.next().unwrap_or_default();
+    let root = match name(root) {
+        Some(root) if root != "_" => root,
+        _ => {
+            return Err(format!(
+                "`{{{inner}}}` is not a placeholder: write an argument name, optionally followed by fields, e.g. `{{user.id}}`"
+            ))
+        }
+    };
     let mut fields = Vec::new();
     for field in parts {
-        if field.is_empty() {
-            return Err(format!(
-                "`{{{inner}}}` has an empty field name: write `{{argument.field}}`, e.g. `{{user.id}}` or `{{pair.0}}`"
-            ));
-        }
-        if !(is_ident(field) || field.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(format!(
-                "`{{{inner}}}` is not a placeholder: `{field}` is not a field name"
-            ));
-        }
-        fields.push(field.to_owned());
+        fields.push(parse_field(inner, field)?);
     }
-    Ok(Placeholder { root, fields })
+    Ok(Placeholder {
+        root: root.to_owned(),
+        fields,
+        source: inner.to_owned(),
+    })
+}
+
+fn parse_field(inner: &str, field: &str) -> Result<Field, String> {
+    if field.is_empty() {
+        return Err(format!(
+            "`{{{inner}}}` has an empty field name: write `{{argument.field}}`, e.g. `{{user.id}}` or `{{pair.0}}`"
+        ));
+    }
+    if field.bytes().all(|b| b.is_ascii_digit()) {
+        return match field.parse::<u32>() {
+            Ok(index) if index.to_string() == field => Ok(Field::Index(index)),
+            Ok(_) => Err(format!(
+                "`{{{inner}}}`: `{field}` is not a tuple field; write the index without leading zeros"
+            )),
+            Err(_) => Err(format!(
+                "`{{{inner}}}`: `{field}` is not a tuple field; an index is at most {}",
+                u32::MAX
+            )),
+        };
+    }
+    match name(field) {
+        Some(name) if !UNRAWABLE.contains(&name) => Ok(Field::Name(name.to_owned())),
+        _ => Err(format!(
+            "`{{{inner}}}` is not a placeholder: `{field}` is not a field name"
+        )),
+    }
+}
+
+/// `text` as an identifier without its `r#`, if it is one: Unicode XID, as Rust reads them.
+fn name(text: &str) -> Option<&str> {
+    let (raw, name) = match text.strip_prefix("r#") {
+        Some(name) => (true, name),
+        None => (false, text),
+    };
+    let mut chars = name.chars();
+    let valid = matches!(chars.next(), Some(c) if c == '_' || unicode_ident::is_xid_start(c))
+        && chars.all(unicode_ident::is_xid_continue);
+    (valid && !(raw && UNRAWABLE.contains(&name))).then_some(name)
 }
 
 fn is_ident(text: &str) -> bool {
-    let mut chars = text.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
-        && chars.all(|c| c == '_' || c.is_alphanumeric())
+    name(text).is_some()
+}
+
+/// Keywords that cannot be raw identifiers, so they cannot name an argument or a field.
+const UNRAWABLE: &[&str] = &["_", "crate", "self", "super", "Self"];
+
+/// Every keyword of every edition, strict, reserved and weak: a field or argument named so is
+/// written `r#name` in the expansion (harmless where the name is not a keyword).
+const KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "union", "unsafe", "unsized",
+    "use", "virtual", "where", "while", "yield",
+];
+
+/// The identifier for `name` (without `r#`), raw when it is a keyword.
+pub(crate) fn ident(name: &str, span: proc_macro2::Span) -> syn::Ident {
+    if KEYWORDS.contains(&name) {
+        syn::Ident::new_raw(name, span)
+    } else {
+        syn::Ident::new(name, span)
+    }
 }
 
 /// A parsed tag template: `"ticker:{ticker}"` is the name `ticker` and one value.

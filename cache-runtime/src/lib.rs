@@ -33,7 +33,7 @@
 //! # Attribute options
 //!
 //! - `key = "name:{arg}:{arg.field}"`: the key template; left out, the key is the function's
-//!   path and all its arguments (and type parameters).
+//!   path and all its arguments (and, for generics, the instantiated path).
 //! - `ttl = Policy::StockPrice` or `ttl = "90s"` (`ms`, `s`, `m`, `h`, `d`).
 //! - `tenant = arg`: the tenant is this argument (`AsRef<str>`) instead of [`tenant::scope`].
 //! - `require_tenant`: outside a tenant scope, run uncached instead of sharing one entry.
@@ -42,11 +42,17 @@
 //! - `stale_if_error = "1h"`: when the function returns `Err`, serve the last value up to this
 //!   long past its TTL.
 //! - `refresh_ahead = 0.8`: after this share of the TTL, a hit is recomputed in the background
-//!   (owned arguments only).
+//!   (owned or `&'static` arguments only).
 //! - `lock` / `lock = "5s"`: one computation per key across processes, under a Redis lease.
+//! - `companion = false` (no `<name>_cache`, for trait impls) or `companion = other_name`.
+//! - `crate = "path"`: the path of this crate where it is renamed or re-exported.
+//!
+//! Durations are greater than zero and at most 100 years (`"36500d"`).
 //!
 //! Return types: `Result<T, E>` caches only `Ok(T)`, `Option<T>` only `Some(T)`, any other type
-//! as it is. The cached value must implement `Serialize` and `Deserialize`.
+//! as it is; a type parameter that turns out to be a `Result` runs uncached (`bypassed`). The
+//! cached value must implement `Serialize` and `Deserialize`, and the return type must be
+//! `Send + Sync`. `stale_if_error` needs a `Result`.
 //!
 //! Next to each free function, `#[cached]` generates `<name>_cache(<key arguments>)`, a
 //! [`CacheEntry`] to read, invalidate or put that call's entry. [`cache_put`] (always run, then

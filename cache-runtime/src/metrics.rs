@@ -17,6 +17,7 @@ pub(crate) struct Counters {
     pub(crate) errors: AtomicU64,
     pub(crate) undecodable: AtomicU64,
     pub(crate) oversized: AtomicU64,
+    pub(crate) unencodable: AtomicU64,
     pub(crate) bypassed: AtomicU64,
     pub(crate) stale: AtomicU64,
     pub(crate) refreshed: AtomicU64,
@@ -44,6 +45,7 @@ impl Counters {
             errors: self.errors.load(Ordering::Relaxed),
             undecodable: self.undecodable.load(Ordering::Relaxed),
             oversized: self.oversized.load(Ordering::Relaxed),
+            unencodable: self.unencodable.load(Ordering::Relaxed),
             bypassed: self.bypassed.load(Ordering::Relaxed),
             stale: self.stale.load(Ordering::Relaxed),
             refreshed: self.refreshed.load(Ordering::Relaxed),
@@ -102,7 +104,10 @@ pub struct PolicyStats {
     pub undecodable: u64,
     /// Results not stored because they exceeded the maximum value size.
     pub oversized: u64,
-    /// Calls that skipped the cache because a tenant was required and none was in scope.
+    /// Results not stored because JSON cannot encode them (e.g. a map keyed by tuples).
+    pub unencodable: u64,
+    /// Calls that skipped the cache by rule: a tenant was required and none was in scope, or
+    /// a type parameter in the return position turned out to be a `Result`.
     pub bypassed: u64,
     /// Failed calls answered with a value past its TTL, within the `stale_if_error` window.
     pub stale: u64,

@@ -10,6 +10,8 @@
 //!   `Users::load`'s entries only.
 //! - Nested functions: a `helper` inside `doubled` and another inside `tripled` each get their
 //!   own entries.
+//! - Generic impls: `Svc::<u8>::sized` and `Svc::<u64>::sized`, one associated function of
+//!   `impl<T> Svc<T>` with a derived key, each get their own entries.
 //!
 //! Each scenario is written once, as a function over a [`Store`] and the [`Fixture`]s it drives,
 //! and runs twice: against the in-process store and against a `redis-server` started for the test
@@ -403,6 +405,51 @@ macro_rules! tests_on {
                 helper(x).await
             }
 
+            // An associated function of a generic impl, derived keys.
+
+            static SVC_U8_RUNS: AtomicUsize = AtomicUsize::new(0);
+            static SVC_U64_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+            #[allow(dead_code)] // a namespace, never constructed
+            struct Svc<T>(std::marker::PhantomData<T>);
+
+            impl<T> Svc<T> {
+                #[cached(ttl = "1h")]
+                async fn sized(x: u32) -> u32 {
+                    let size = std::mem::size_of::<T>();
+                    ran(if size == 1 {
+                        &SVC_U8_RUNS
+                    } else {
+                        &SVC_U64_RUNS
+                    });
+                    x * 100 + size as u32
+                }
+            }
+
+            #[tokio::test]
+            async fn instances_of_a_generic_impl_have_their_own_entries() {
+                let u8s = Fixture {
+                    name: "Svc::<u8>::sized",
+                    call: |x| Box::pin(Svc::<u8>::sized(x)),
+                    entry: Some(Svc::<u8>::sized_cache),
+                    runs: &SVC_U8_RUNS,
+                    value: |x| x * 100 + 1,
+                };
+                let u64s = Fixture {
+                    name: "Svc::<u64>::sized",
+                    call: |x| Box::pin(Svc::<u64>::sized(x)),
+                    entry: Some(Svc::<u64>::sized_cache),
+                    runs: &SVC_U64_RUNS,
+                    value: |x| x * 100 + 8,
+                };
+                super::instances_of_a_generic_impl_have_their_own_entries(
+                    &mut Store::$store().await,
+                    &u8s,
+                    &u64s,
+                )
+                .await;
+            }
+
             #[tokio::test]
             async fn same_named_nested_functions_have_their_own_entries() {
                 let doubled = Fixture {
@@ -580,5 +627,33 @@ async fn same_named_nested_functions_have_their_own_entries(
     }
     if let Some(keys) = store.entry_keys().await {
         assert_eq!(keys.len(), 2, "one entry per helper in Redis: {keys:?}");
+    }
+}
+
+/// `Svc::<u8>::sized` and `Svc::<u64>::sized`, one associated function of `impl<T> Svc<T>` with a
+/// derived key: each instance runs once, returns its own value (with one key, `Svc::<u64>`
+/// would return `Svc::<u8>`'s value) and has its own key, which its companion computes too.
+async fn instances_of_a_generic_impl_have_their_own_entries(
+    store: &mut Store,
+    u8s: &Fixture,
+    u64s: &Fixture,
+) {
+    for f in [u8s, u64s] {
+        f.expect_call(store, None, 5, Outcome::Runs, "the first call")
+            .await;
+    }
+    for f in [u8s, u64s] {
+        f.expect_call(store, None, 5, Outcome::Hit, "the second call")
+            .await;
+        f.expect_stored(store, None, 5, true, "after the calls")
+            .await;
+    }
+    let u8_key = u8s.key(store, None, 5).await;
+    let u64_key = u64s.key(store, None, 5).await;
+    assert_ne!(u8_key, u64_key, "the keys of the two instances");
+    if let Some(keys) = store.entry_keys().await {
+        let mut expected = vec![u8_key, u64_key];
+        expected.sort();
+        assert_eq!(keys, expected, "one entry per instance in Redis");
     }
 }

@@ -245,20 +245,23 @@ async fn race<C, R, I>(
 
 /// `Cache::scope` for a spawned task, which needs an owned future.
 trait ScopeOwned {
-    fn scope_owned<F: std::future::Future + Send + 'static>(
+    fn scope_owned<F>(
         self,
         future: F,
     ) -> impl std::future::Future<Output = F::Output> + Send + 'static
     where
+        F: std::future::Future + Send + 'static,
         F::Output: Send;
 }
 
 impl ScopeOwned for Cache {
-    fn scope_owned<F: std::future::Future + Send + 'static>(
+    #[allow(clippy::manual_async_fn)] // `async fn` in a trait cannot promise `Send + 'static`
+    fn scope_owned<F>(
         self,
         future: F,
     ) -> impl std::future::Future<Output = F::Output> + Send + 'static
     where
+        F: std::future::Future + Send + 'static,
         F::Output: Send,
     {
         async move { self.scope(future).await }

@@ -139,6 +139,7 @@ impl Engine {
     }
 
     fn log_unencodable(&self, site: &'static Site, error: &serde_json::Error) {
+        Counters::add(&self.counters(site).unencodable);
         if site.first_unencodable() {
             tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not cached (logged once per function)");
         }

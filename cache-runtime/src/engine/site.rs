@@ -19,7 +19,7 @@ pub enum Ttl {
 }
 
 /// What the attribute of one `#[cached]` function says, as constants. `#[cached]` also emits a
-/// `const fn __cache_spec_<name>()` returning it, through which `#[cache_put]` and
+/// `const __cache_spec_<name>: Spec`, through which `#[cache_put]` and
 /// `#[cache_evict]` take the function's TTL, version and identity instead of restating them.
 #[derive(Clone, Copy)]
 pub struct Spec {

@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::shape::Probe;
 use crate::engine::Adapter;
 
 /// A value that can be part of a cache key: anything `Serialize`.
@@ -45,4 +46,36 @@ impl<T: AsRef<str> + ?Sized> TenantId for T {}
 /// A compile-time check spanned on `tenant = arg`, for a message that says what a tenant is.
 pub fn tenant_id<T: TenantId + ?Sized>(tenant: &T) -> &T {
     tenant
+}
+
+/// A return type whose `#[cached]` future can be `Send`: the cache holds the result across
+/// `.await` (to store it, and to hand it to concurrent callers of the same key).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is returned by a `#[cached]` function, so it must be `Send` and `Sync`",
+    label = "not `Send` and `Sync`",
+    note = "the cache holds the result across `.await` (to store it and hand it to concurrent callers of the same key), so the function's future is `Send`, as `tokio::spawn` and axum handlers need, only if the result is `Send + Sync`",
+    note = "use thread-safe parts: `Box<dyn Error + Send + Sync>` for `Box<dyn Error>`, `Mutex` or `RwLock` for `RefCell` and `Cell`, `Arc` for `Rc`; bound a type parameter with `Send + Sync + 'static`"
+)]
+pub trait SharedResult: Send + Sync {}
+
+impl<R: Send + Sync + ?Sized> SharedResult for R {}
+
+/// A compile-time check spanned on the return type: the result can cross threads.
+pub fn result_must_be_send_and_sync<R: SharedResult>(probe: Probe<R>) -> Probe<R> {
+    probe
+}
+
+/// A return type that can fail, as `stale_if_error` needs.
+#[diagnostic::on_unimplemented(
+    message = "`stale_if_error` needs a function that returns `Result`, and this one returns `{Self}`",
+    label = "not a `Result`",
+    note = "`stale_if_error` serves the last value when the function returns `Err`; a function that cannot return `Err` would pay for a stale copy on every write and never serve it: remove `stale_if_error`, or return `Result<T, E>`"
+)]
+pub trait FallibleResult {}
+
+impl<T, E> FallibleResult for Result<T, E> {}
+
+/// A compile-time check spanned on the return type, for `stale_if_error`.
+pub fn stale_if_error_needs_a_result<R: FallibleResult>(probe: Probe<R>) -> Probe<R> {
+    probe
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -67,6 +67,18 @@ impl Call {
         }
     }
 
+    /// Appends the instance of a generic function (or of a function of a generic impl) to a
+    /// derived key; `closure` is the type name of a closure in the function. Nothing for a
+    /// function outside generics.
+    pub fn instance(&mut self, closure: &'static str) {
+        if self.key.is_none() {
+            return;
+        }
+        if let Some(path) = instance::instance_path(closure, &self.site.identity().path) {
+            self.arg(path.as_str());
+        }
+    }
+
     /// Appends one argument value, escaped (to a tag: after a `:`).
     pub fn arg<A: KeyArg + ?Sized>(&mut self, value: &A) {
         if let Some(key) = &mut self.key {
@@ -88,7 +100,7 @@ impl Call {
         T: Serialize + DeserializeOwned,
         F: Future<Output = R>,
     {
-        match self.finish() {
+        match self.finish_storable::<R, T>() {
             Some((engine, site, key)) => engine.get_or_set(site, key, adapter, share, body).await,
             None => body.await,
         }
@@ -107,7 +119,7 @@ impl Call {
         T: Serialize + DeserializeOwned + 'static,
         F: Future<Output = R> + Send + 'static,
     {
-        match self.finish() {
+        match self.finish_storable::<R, T>() {
             Some((engine, site, key)) => {
                 engine
                     .get_or_set_refreshing(site, key, adapter, share, body)
@@ -186,13 +198,16 @@ impl Call {
         let Some(value) = (adapter.get)(result) else {
             return;
         };
-        let Some((engine, site, entry)) = self.finish() else {
+        let Some((engine, site, entry)) = self.finish_storable::<R, T>() else {
             return;
         };
         match crate::codec::encode(value) {
             Ok(bytes) => engine.put(site, &entry, bytes).await,
             Err(error) => {
-                tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not stored")
+                Counters::add(&engine.counters(site).unencodable);
+                if site.first_unencodable() {
+                    tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not stored (logged once per function)");
+                }
             }
         }
     }
@@ -208,6 +223,27 @@ impl Call {
         if let Err(error) = engine.evict(&entry, &eviction).await {
             tracing::warn!(function = site.path(), %error, "cache: eviction failed; the entries may be served until their TTL ends");
         }
+    }
+
+    /// [`Call::finish`], unless the return type `R` is a `Result` that the attribute could
+    /// not see, because it is a type parameter: the adapter would store it whole, an `Err`
+    /// included. Such a call runs uncached, counted as `bypassed` and logged once per function.
+    fn finish_storable<R, T>(self) -> Option<(Arc<Engine>, &'static Site, EntryKey)> {
+        if !generic_result::<R, T>() {
+            return self.finish();
+        }
+        let site = self.site;
+        if let Some(engine) = Engine::current() {
+            Counters::add(&engine.counters(site).bypassed);
+        }
+        if first_generic_result(site) {
+            tracing::warn!(
+                function = site.path(),
+                result = std::any::type_name::<R>(),
+                "cache: a type parameter of this function's return type is a `Result`, whose `Err` must not be cached, so these calls run uncached; declare the return type as `Result<T, E>` to cache its `Ok` (logged once per function)"
+            );
+        }
+        None
     }
 
     /// The cache in use here and the full key in it: `None` when the call runs uncached.
@@ -251,7 +287,33 @@ fn resolve(site: &'static Site, key: KeyBuilder, count: bool) -> Option<(Arc<Eng
     Some((engine, entry))
 }
 
+/// Whether `R` is a `Result` cached whole (`T` is `R`): the plain adapter, which the expansion
+/// picks for a return type it cannot see through, a type parameter. A `Result` it can see is
+/// cached by its `Ok` part, `T`.
+fn generic_result<R, T>() -> bool {
+    let result = std::any::type_name::<R>();
+    result.starts_with("core::result::Result<") && result == std::any::type_name::<T>()
+}
+
+/// Whether this is the first such call of `site`, for logging it once.
+fn first_generic_result(site: &'static Site) -> bool {
+    static WARNED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    let address = site as *const Site as usize;
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if warned.contains(&address) {
+        return false;
+    }
+    warned.push(address);
+    true
+}
+
 mod bounds;
+mod instance;
 pub mod shape;
 
-pub use self::bounds::{cache_value, tenant_id, CacheValue, KeyArg, TenantId};
+pub use self::bounds::{
+    cache_value, result_must_be_send_and_sync, stale_if_error_needs_a_result, tenant_id,
+    CacheValue, FallibleResult, KeyArg, SharedResult, TenantId,
+};

@@ -2,10 +2,12 @@ use cache_runtime::{cached, CacheBuilder};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// The return type must be `Send + Sync` (and a type parameter in it `'static`), like the
+/// cached part must be `Serialize` and `Deserialize`.
 #[cached(key = "echo:{value}", ttl = "1m")]
 async fn echo<T>(value: T) -> Vec<T>
 where
-    T: Serialize + DeserializeOwned + Clone,
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     vec![value.clone(), value]
 }
