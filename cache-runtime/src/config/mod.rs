@@ -13,10 +13,11 @@
 //! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results are returned but not stored |
 //! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store (keys + values) |
 //! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
-//! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600` |
+//! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600`; at most 100 years |
 
 use std::time::Duration;
 
+mod env;
 mod error;
 mod url;
 
@@ -92,67 +93,6 @@ impl CacheBuilder {
             local_ttl: None,
             overrides: TtlOverrides::default(),
         }
-    }
-
-    /// The defaults, overridden by the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars())
-    }
-
-    /// The defaults, overridden by `vars` (name, value) as if they were the environment.
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let mut builder = Self::new();
-        for (name, value) in vars {
-            builder.apply_var(&name, value)?;
-        }
-        Ok(builder)
-    }
-
-    fn apply_var(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
-        match name {
-            "REDIS_URL" => {
-                self.redis_url = (!value.trim().is_empty()).then(|| Setting {
-                    value: value.trim().to_owned(),
-                    origin: "REDIS_URL",
-                });
-            }
-            "REDIS_CLUSTER_NODES" if !value.trim().is_empty() => {
-                return Err(ConfigError::new(
-                    name,
-                    "Redis Cluster is not supported yet: point REDIS_URL at a single server (or a proxy) and unset REDIS_CLUSTER_NODES",
-                ));
-            }
-            "CACHE_ENABLED" => self.enabled = parse_bool(name, &value)?,
-            "CACHE_PREFIX" => {
-                self.prefix = Setting {
-                    value,
-                    origin: "CACHE_PREFIX",
-                }
-            }
-            "CACHE_OPERATION_TIMEOUT_MS" => self.operation_timeout = parse_millis(name, &value)?,
-            "CACHE_WRITE_TIMEOUT_MS" => self.write_timeout = parse_millis(name, &value)?,
-            "CACHE_CONNECT_TIMEOUT_MS" => self.connect_timeout = parse_millis(name, &value)?,
-            "CACHE_BREAKER_THRESHOLD" => {
-                self.breaker_threshold = u32::try_from(parse_positive(name, &value)?)
-                    .map_err(|_| ConfigError::new(name, "must be at most 4294967295"))?
-            }
-            "CACHE_BREAKER_COOL_DOWN_MS" => self.breaker_cool_down = parse_millis(name, &value)?,
-            "CACHE_MAX_VALUE_BYTES" => {
-                self.max_value_bytes = usize::try_from(parse_positive(name, &value)?)
-                    .map_err(|_| ConfigError::new(name, "is too large"))?
-            }
-            "CACHE_MEMORY_MAX_BYTES" => self.memory_max_bytes = parse_positive(name, &value)?,
-            "CACHE_LOCAL_TTL_MS" => self.local_ttl = Some(parse_millis(name, &value)?),
-            _ => {
-                if let Some(policy) = name.strip_prefix("CACHE_TTL_") {
-                    let seconds = parse_positive(name, &value)?;
-                    self.overrides.set(policy, Duration::from_secs(seconds));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Use Redis at `url` instead of the in-process store.
@@ -259,6 +199,14 @@ impl CacheBuilder {
             (_, false) => None,
             (None, true) => Some(Box::new(MemoryStore::new(self.memory_max_bytes))),
             (Some(url), true) => {
+                // The Redis client, its deadlines and the local tier's subscriber run on tokio;
+                // without a runtime they would panic on first use.
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(ConfigError::new(
+                        url.origin,
+                        "the Redis store needs a tokio runtime (with I/O and time enabled): build the cache from inside one, e.g. in `#[tokio::main]`",
+                    ));
+                }
                 let client = redis_client(url)?;
                 let settings = RedisSettings {
                     connect_timeout: self.connect_timeout,
@@ -278,13 +226,16 @@ impl CacheBuilder {
                     }
                 }
                 match self.local_ttl {
-                    Some(local_ttl) => Some(Box::new(TieredStore::new(
-                        MemoryStore::new(self.memory_max_bytes),
-                        store,
-                        client,
-                        local_ttl,
-                        layout.channel(),
-                    ))),
+                    Some(local_ttl) => Some(Box::new(
+                        TieredStore::new(
+                            MemoryStore::new(self.memory_max_bytes),
+                            store,
+                            client,
+                            local_ttl,
+                            layout.channel(),
+                        )
+                        .map_err(|error| ConfigError::new(url.origin, error.to_string()))?,
+                    )),
                     None => Some(Box::new(store)),
                 }
             }
@@ -296,31 +247,6 @@ impl CacheBuilder {
             self.max_value_bytes,
         )))
     }
-}
-
-fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::new(
-            name,
-            format!("`{value}` is not a boolean: use true or false"),
-        )),
-    }
-}
-
-fn parse_positive(name: &str, value: &str) -> Result<u64, ConfigError> {
-    match value.trim().parse::<u64>() {
-        Ok(number) if number > 0 => Ok(number),
-        _ => Err(ConfigError::new(
-            name,
-            format!("`{value}` is not a whole number greater than zero"),
-        )),
-    }
-}
-
-fn parse_millis(name: &str, value: &str) -> Result<Duration, ConfigError> {
-    parse_positive(name, value).map(Duration::from_millis)
 }
 
 #[cfg(test)]

@@ -210,7 +210,8 @@ impl MemoryStore {
         if leases.contains_key(key) {
             return false;
         }
-        leases.insert(key.to_owned(), (token.to_owned(), now + ttl));
+        let until = now.checked_add(ttl.min(super::MAX_TTL)).unwrap_or(now);
+        leases.insert(key.to_owned(), (token.to_owned(), until));
         true
     }
 

@@ -172,9 +172,14 @@ pub(crate) trait Store: Send + Sync {
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()>;
 }
 
-/// Milliseconds for a store command: at least 1, at most `u64::MAX`.
+/// The longest TTL written to a store: 100 years. Redis refuses an expiry whose deadline
+/// (now + `PX`) overflows a signed 64-bit count of milliseconds, and refuses the whole write
+/// with it; longer TTLs (a builder override, a TTL plus a stale window) are cut to this.
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Milliseconds for a store command: at least 1, at most [`MAX_TTL`].
 pub(crate) fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
+    u64::try_from(duration.min(MAX_TTL).as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
 }

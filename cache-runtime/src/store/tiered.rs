@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::runtime::{Handle, TryCurrentError};
 use tokio::task::JoinHandle;
 
 use super::memory::MemoryStore;
@@ -84,27 +85,28 @@ impl Event<'_> {
 }
 
 impl TieredStore {
-    /// Spawns the subscriber on the current tokio runtime; `channel` is where every process's
-    /// tier publishes its invalidations.
+    /// Spawns the subscriber on the current tokio runtime (an error outside one); `channel` is
+    /// where every process's tier publishes its invalidations.
     pub(crate) fn new(
         local: MemoryStore,
         remote: RedisStore,
         client: redis::Client,
         local_ttl: Duration,
         channel: String,
-    ) -> Self {
+    ) -> Result<Self, TryCurrentError> {
+        let runtime = Handle::try_current()?;
         let local = Arc::new(Copies {
             copies: local,
             invalidations: AtomicU64::new(0),
         });
-        let subscriber = tokio::spawn(subscribe(client, channel.clone(), Arc::clone(&local)));
-        Self {
+        let subscriber = runtime.spawn(subscribe(client, channel.clone(), Arc::clone(&local)));
+        Ok(Self {
             local,
             remote,
             local_ttl,
             channel,
             subscriber,
-        }
+        })
     }
 
     /// A lookup in Redis; a hit is copied locally, decoded with `read.decode` when given, so
