@@ -105,7 +105,7 @@ pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
 pub use crate::key::Tag;
-pub use crate::metrics::{PolicyStats, Stats};
+pub use crate::metrics::{PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};
 pub use cache_macros::{cache_evict, cache_put, cached, TtlPolicy};
 
@@ -122,12 +122,5 @@ pub async fn init_from_env() -> Result<Cache, ConfigError> {
 
 /// The stats of the cache in use here (see [`Cache::current`]); empty when none is installed.
 pub fn stats() -> Stats {
-    Cache::current().map_or_else(
-        || Stats {
-            backend: "disabled",
-            breaker: BreakerState::Closed,
-            policies: Default::default(),
-        },
-        |cache| cache.stats(),
-    )
+    Cache::current().map_or_else(Stats::default, |cache| cache.stats())
 }

@@ -21,6 +21,7 @@ const VARIABLES: &[&str] = &[
     "CACHE_MAX_VALUE_BYTES",
     "CACHE_MEMORY_MAX_BYTES",
     "CACHE_LOCAL_TTL_MS",
+    "CACHE_MAX_KEY_BYTES",
 ];
 
 /// The prefix of per-policy TTL overrides.
@@ -110,6 +111,13 @@ impl CacheBuilder {
             }
             "CACHE_MEMORY_MAX_BYTES" => self.memory_max_bytes = parse_positive(name, &value)?,
             "CACHE_LOCAL_TTL_MS" => self.local_ttl = Some(parse_millis(name, &value)?),
+            "CACHE_MAX_KEY_BYTES" => {
+                self.max_key_bytes = Setting {
+                    value: usize::try_from(parse_positive(name, &value)?)
+                        .map_err(|_| ConfigError::new(name, "is too large"))?,
+                    origin: "CACHE_MAX_KEY_BYTES",
+                }
+            }
             _ => {
                 if let Some(policy) = name.strip_prefix(TTL_PREFIX) {
                     self.overrides.set(policy, parse_ttl(name, &value)?);

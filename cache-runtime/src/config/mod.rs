@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `REDIS_URL` | unset | `redis://[user:pass@]host[:port][/db]`, `rediss://…` (feature `tls`) or `redis+unix:///path`; unset or empty: the in-process store |
 //! | `CACHE_ENABLED` | `true` | `false`: every `#[cached]` function runs uncached |
-//! | `CACHE_PREFIX` | `v1` | first key segment; letters, digits, `-`, `_`, `.` |
+//! | `CACHE_PREFIX` | `v1` | first key segment; 1 to 64 letters, digits, `-`, `_`, `.` |
 //! | `CACHE_OPERATION_TIMEOUT_MS` | `250` | deadline of one Redis read (a lookup) |
 //! | `CACHE_WRITE_TIMEOUT_MS` | `250` | deadline of one Redis write; the caller waits at most this long for it |
 //! | `CACHE_CONNECT_TIMEOUT_MS` | `500` | deadline of one connection attempt |
@@ -12,6 +12,7 @@
 //! | `CACHE_BREAKER_COOL_DOWN_MS` | `2000` | how long an open breaker skips Redis before probing |
 //! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results are returned but not stored |
 //! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store (keys + values) |
+//! | `CACHE_MAX_KEY_BYTES` | `512` | longer keys and index names keep a readable head and end in a SHA-256 of the whole name; at least 256 |
 //! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
 //! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600`; at most 100 years |
 
@@ -26,7 +27,7 @@ use self::error::Setting;
 use self::url::{redact, redis_client};
 use crate::cache::Cache;
 use crate::engine::Engine;
-use crate::key::KeyLayout;
+use crate::key::{KeyLayout, DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
 use crate::policy::{TtlOverrides, TtlPolicy};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisSettings, RedisStore};
@@ -63,6 +64,7 @@ pub struct CacheBuilder {
     breaker_cool_down: Duration,
     max_value_bytes: usize,
     memory_max_bytes: u64,
+    max_key_bytes: Setting<usize>,
     local_ttl: Option<Duration>,
     overrides: TtlOverrides,
 }
@@ -90,6 +92,10 @@ impl CacheBuilder {
             breaker_cool_down: Duration::from_secs(2),
             max_value_bytes: 1 << 20,
             memory_max_bytes: 64 << 20,
+            max_key_bytes: Setting {
+                value: DEFAULT_KEY_BYTES,
+                origin: "CacheBuilder::max_key_bytes",
+            },
             local_ttl: None,
             overrides: TtlOverrides::default(),
         }
@@ -163,6 +169,16 @@ impl CacheBuilder {
         self
     }
 
+    /// Keys and index names longer than this (default 512 bytes, at least 256) keep a readable
+    /// head and end in the SHA-256 of the whole name; tenant segments longer than 96 bytes too.
+    pub fn max_key_bytes(mut self, bytes: usize) -> Self {
+        self.max_key_bytes = Setting {
+            value: bytes,
+            origin: "CacheBuilder::max_key_bytes",
+        };
+        self
+    }
+
     /// With Redis: keep an in-process copy of each hit for at most `ttl` (never past the entry's
     /// Redis TTL). Invalidations in any process drop the copies in every process (Redis pub/sub).
     pub fn local_tier(mut self, ttl: Duration) -> Self {
@@ -181,6 +197,7 @@ impl CacheBuilder {
     pub async fn build(self) -> Result<Cache, ConfigError> {
         let prefix = self.prefix;
         if prefix.value.is_empty()
+            || prefix.value.len() > MAX_PREFIX
             || !prefix
                 .value
                 .bytes()
@@ -189,12 +206,22 @@ impl CacheBuilder {
             return Err(ConfigError::new(
                 prefix.origin,
                 format!(
-                    "`{}` is not a valid key prefix: use one or more letters, digits, `-`, `_` or `.`",
+                    "`{}` is not a valid key prefix: use 1 to {MAX_PREFIX} letters, digits, `-`, `_` or `.`",
                     prefix.value
                 ),
             ));
         }
-        let layout = KeyLayout::new(prefix.value);
+        let max_key_bytes = self.max_key_bytes;
+        if max_key_bytes.value < MIN_KEY_BYTES {
+            return Err(ConfigError::new(
+                max_key_bytes.origin,
+                format!(
+                    "`{}` is too small: keys need at least {MIN_KEY_BYTES} bytes (the prefix, the tenant and a hash)",
+                    max_key_bytes.value
+                ),
+            ));
+        }
+        let layout = KeyLayout::new(prefix.value, max_key_bytes.value);
         let store: Option<Box<dyn Store>> = match (&self.redis_url, self.enabled) {
             (_, false) => None,
             (None, true) => Some(Box::new(MemoryStore::new(self.memory_max_bytes))),

@@ -98,6 +98,8 @@ impl Engine {
                     store.breaker_state()
                 }),
             policies: self.metrics.snapshot(),
+            store: self.store.as_ref().map(|s| s.stats()).unwrap_or_default(),
+            shortened_keys: self.layout.shortened_writes(),
         }
     }
 

@@ -26,6 +26,7 @@ pub(crate) mod redis;
 pub(crate) mod tiered;
 
 use crate::breaker::BreakerState;
+use crate::metrics::StoreStats;
 
 /// A failed store operation. Never reaches a caller of a cached function: it is counted and
 /// logged, and the function's own result is returned.
@@ -135,6 +136,11 @@ pub(crate) trait Store: Send + Sync {
     /// The outage breaker in front of a remote store; always closed in-process.
     fn breaker_state(&self) -> BreakerState {
         BreakerState::Closed
+    }
+
+    /// What the store reports about itself for [`crate::Stats::store`].
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
     }
 
     /// A synchronous lookup in memory, for the hot path of in-process stores and local tiers.
