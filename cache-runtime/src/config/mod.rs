@@ -32,7 +32,7 @@ use crate::policy::{TtlOverrides, TtlPolicy};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisSettings, RedisStore};
 use crate::store::tiered::TieredStore;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Builds a [`Cache`]. Starts from the defaults; [`CacheBuilder::from_env`] starts from the
 /// environment instead.
@@ -244,13 +244,22 @@ impl CacheBuilder {
                 };
                 let store = RedisStore::new(client.clone(), &settings)
                     .map_err(|e| ConfigError::new(url.origin, e.to_string()))?;
+                let shown = redact(&url.value);
                 match store.ping().await {
                     Ok(()) => {
-                        tracing::info!(url = %redact(&url.value), "cache: connected to Redis")
+                        let version = store.server_stats().redis_version.unwrap_or_default();
+                        tracing::info!(url = %shown, %version, "cache: connected to Redis")
                     }
-                    Err(error) => {
-                        tracing::warn!(url = %redact(&url.value), %error, "cache: Redis does not answer yet; calls run uncached until it does")
-                    }
+                    // Logged by the store, once.
+                    Err(StoreError::Refused(_)) => {}
+                    Err(error) => match store.server_stats().connection_problem {
+                        Some(problem) => {
+                            tracing::error!(url = %shown, %problem, "cache: Redis refuses the connection; calls run uncached until it is fixed")
+                        }
+                        None => {
+                            tracing::warn!(url = %shown, %error, "cache: Redis does not answer yet; calls run uncached until it does")
+                        }
+                    },
                 }
                 match self.local_ttl {
                     Some(local_ttl) => Some(Box::new(

@@ -116,7 +116,7 @@ impl Engine {
 
     fn store_failed(&self, counters: &Counters, operation: &'static str, error: &StoreError) {
         Counters::add(&counters.errors);
-        if matches!(error, StoreError::BreakerOpen) {
+        if matches!(error, StoreError::BreakerOpen | StoreError::Refused(_)) {
             return;
         }
         if let Some(held_back) = self.store_errors.admit() {

@@ -38,13 +38,15 @@ pub(crate) enum StoreError {
     Timeout,
     /// The store answered with an error, or the connection failed.
     Redis(::redis::RedisError),
+    /// The server answers, but the store will not use it (a Redis older than 7.0).
+    Refused(self::redis::Refusal),
 }
 
 impl StoreError {
     /// Whether the store is unreachable (as opposed to refusing one command).
     pub(crate) fn is_outage(&self) -> bool {
         match self {
-            StoreError::BreakerOpen | StoreError::Timeout => true,
+            StoreError::BreakerOpen | StoreError::Timeout | StoreError::Refused(_) => true,
             StoreError::Redis(error) => is_outage(error),
         }
     }
@@ -56,6 +58,7 @@ impl std::fmt::Display for StoreError {
             StoreError::BreakerOpen => f.write_str("breaker open"),
             StoreError::Timeout => f.write_str("timed out"),
             StoreError::Redis(error) => write!(f, "{error}"),
+            StoreError::Refused(refusal) => write!(f, "{refusal}"),
         }
     }
 }

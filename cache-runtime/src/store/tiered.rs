@@ -23,6 +23,7 @@ use super::memory::MemoryStore;
 use super::redis::RedisStore;
 use super::{Companion, Found, Local, Read, Store, StoreError, StoreFuture, Write};
 use crate::breaker::BreakerState;
+use crate::metrics::StoreStats;
 
 pub(crate) struct TieredStore {
     local: Arc<Copies>,
@@ -260,6 +261,12 @@ impl Store for TieredStore {
 
     fn breaker_state(&self) -> BreakerState {
         self.remote.breaker_state()
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            ..self.remote.server_stats()
+        }
     }
 
     fn get_local(&self, key: &str) -> Local {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::{glob_escape_into, RedisStore, BATCH, UNLOCK};
 use crate::breaker::BreakerState;
+use crate::metrics::StoreStats;
 use crate::store::{millis, Companion, Found, Local, Read, Store, StoreError, StoreFuture, Write};
 
 impl RedisStore {
@@ -170,6 +171,10 @@ impl Store for RedisStore {
 
     fn breaker_state(&self) -> BreakerState {
         self.breaker.state()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.server_stats()
     }
 
     fn get_local(&self, _: &str) -> Local {

@@ -8,6 +8,7 @@
 //! What each store operation sends is in [`commands`].
 
 mod commands;
+mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,8 +18,11 @@ use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
+pub(crate) use self::server::Refusal;
+use self::server::{connection_problem, ServerState};
 use super::{is_outage, Companion, StoreError};
 use crate::breaker::{Breaker, BreakerState, Transition};
+use crate::metrics::StoreStats;
 
 /// Connection and resilience settings of the Redis store.
 #[derive(Debug, Clone)]
@@ -40,6 +44,12 @@ pub(crate) struct RedisStore {
     operation_timeout: Duration,
     write_timeout: Duration,
     breaker: Breaker,
+    /// The server's version and what is wrong with the connection, if anything.
+    server: ServerState,
+    /// The database number of the URL, for messages.
+    db: i64,
+    /// How long a server refused for its version is left alone before it is read again.
+    recheck: Duration,
 }
 
 impl RedisStore {
@@ -50,6 +60,7 @@ impl RedisStore {
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.operation_timeout.max(settings.write_timeout)));
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        let db = client.get_connection_info().redis_settings().db();
         Ok(Self {
             client,
             config,
@@ -61,7 +72,20 @@ impl RedisStore {
                 settings.breaker_cool_down,
                 settings.operation_timeout + settings.connect_timeout,
             ),
+            server: ServerState::default(),
+            db,
+            recheck: settings.breaker_cool_down,
         })
+    }
+
+    /// The server's version, and what keeps the store from using it, if anything.
+    pub(crate) fn server_stats(&self) -> StoreStats {
+        StoreStats {
+            redis_version: self.server.version(),
+            refused: self.server.current_refusal(),
+            connection_problem: self.server.current_problem(),
+            ..StoreStats::default()
+        }
     }
 
     /// Answers `PING` within the operation timeout.
@@ -170,7 +194,10 @@ impl RedisStore {
     /// Starts over with a connection that connects on its next request.
     fn renew_connection(&self) {
         match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
-            Ok(connection) => self.connection.store(Arc::new(connection)),
+            Ok(connection) => {
+                self.connection.store(Arc::new(connection));
+                self.server.reconnected();
+            }
             Err(error) => tracing::warn!(%error, "cache: could not renew the Redis connection"),
         }
     }
@@ -186,25 +213,62 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
+        if let Some(refusal) = self.server.refused() {
+            return Err(StoreError::Refused(refusal));
+        }
         let probe = self.breaker.state() != BreakerState::Closed;
         if !self.breaker.allow() {
             return Err(StoreError::BreakerOpen);
         }
-        let outcome = tokio::time::timeout(timeout, operation(connection)).await;
-        let (transition, result) = match outcome {
-            Ok(Ok(value)) => (self.breaker.record_success(), Ok(value)),
-            Ok(Err(error)) if is_outage(&error) => {
-                (self.breaker.record_failure(), Err(StoreError::Redis(error)))
+        let check = self.server.needs_check();
+        let outcome = tokio::time::timeout(timeout, async {
+            // A new connection: read its server's version before the first write through it.
+            if check {
+                if let Err(refusal) = self.check_server(connection.clone()).await? {
+                    return Ok(Err(refusal));
+                }
             }
-            // The server answered (OOM, WRONGTYPE, a script error): it is up.
-            Ok(Err(error)) => (self.breaker.record_success(), Err(StoreError::Redis(error))),
+            operation(connection).await.map(Ok)
+        })
+        .await;
+        let (transition, result) = match outcome {
+            Ok(Ok(Ok(value))) => {
+                self.server.healthy();
+                (self.breaker.record_success(), Ok(value))
+            }
+            Ok(Ok(Err(refusal))) => (
+                self.breaker.record_success(),
+                Err(StoreError::Refused(refusal)),
+            ),
+            Ok(Err(error)) => match connection_problem(&error, self.db) {
+                // The server refuses the connection itself: that never heals by itself, so it
+                // counts as an outage, and the connection is rebuilt on each probe.
+                Some(problem) => {
+                    self.server.problem(problem);
+                    (self.breaker.record_failure(), Err(StoreError::Redis(error)))
+                }
+                None if is_outage(&error) => {
+                    (self.breaker.record_failure(), Err(StoreError::Redis(error)))
+                }
+                // The server answered (OOM, WRONGTYPE, a script error): it is up.
+                None => {
+                    self.server.healthy();
+                    (self.breaker.record_success(), Err(StoreError::Redis(error)))
+                }
+            },
             Err(_) => (self.breaker.record_failure(), Err(StoreError::Timeout)),
         };
         match transition {
             Transition::Opened => {
-                tracing::warn!(
-                    "cache: Redis is failing; calls run uncached for the breaker's cool-down before it probes again"
-                );
+                match self.server.current_problem() {
+                    Some(problem) => tracing::error!(
+                        %problem,
+                        "cache: Redis refuses the connection; calls run uncached, and the connection is rebuilt on each probe until it is fixed"
+                    ),
+                    None => tracing::warn!(
+                        "cache: Redis is failing; calls run uncached for the breaker's cool-down before it probes again"
+                    ),
+                }
                 self.renew_connection();
             }
             Transition::Closed => tracing::info!("cache: Redis answers again; caching resumed"),
@@ -212,6 +276,31 @@ impl RedisStore {
             Transition::None => {}
         }
         result
+    }
+}
+
+impl RedisStore {
+    /// Reads the server's version with `INFO server`: a refusal if it is too old to write to.
+    /// A server that does not answer `INFO` with its version (a proxy, an ACL without `INFO`)
+    /// is assumed to be recent enough.
+    async fn check_server(
+        &self,
+        mut connection: ConnectionManager,
+    ) -> Result<Result<(), Refusal>, RedisError> {
+        match redis::cmd("INFO")
+            .arg("server")
+            .query_async::<String>(&mut connection)
+            .await
+        {
+            Ok(info) => Ok(self.server.record_info(&info, self.recheck)),
+            Err(error) if is_outage(&error) || connection_problem(&error, self.db).is_some() => {
+                Err(error)
+            }
+            Err(_) => {
+                self.server.version_unknown();
+                Ok(Ok(()))
+            }
+        }
     }
 }
 
