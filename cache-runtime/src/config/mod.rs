@@ -11,7 +11,7 @@
 //! | `CACHE_BREAKER_THRESHOLD` | `3` | consecutive failures that open the breaker |
 //! | `CACHE_BREAKER_COOL_DOWN_MS` | `2000` | how long an open breaker skips Redis before probing |
 //! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results are returned but not stored |
-//! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store (keys + values) |
+//! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store or local tier: keys, JSON, decoded copies, index memberships and per-entry bookkeeping |
 //! | `CACHE_MAX_KEY_BYTES` | `512` | longer keys and index names keep a readable head and end in a SHA-256 of the whole name; at least 256 |
 //! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
 //! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600`; at most 100 years |
@@ -163,7 +163,8 @@ impl CacheBuilder {
         self
     }
 
-    /// The bound of the in-process store, keys and values (default 64 MiB).
+    /// The bound of the in-process store or local tier (default 64 MiB): what its entries hold,
+    /// keys, JSON, decoded copies, index memberships and per-entry bookkeeping.
     pub fn memory_max_bytes(mut self, bytes: u64) -> Self {
         self.memory_max_bytes = bytes;
         self

@@ -264,8 +264,12 @@ impl Store for TieredStore {
     }
 
     fn stats(&self) -> StoreStats {
+        let remote = self.remote.server_stats();
         StoreStats {
-            ..self.remote.server_stats()
+            redis_version: remote.redis_version,
+            refused: remote.refused,
+            connection_problem: remote.connection_problem,
+            ..self.local.copies.memory_stats()
         }
     }
 
