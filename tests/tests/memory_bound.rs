@@ -191,10 +191,10 @@ fn assert_within_bound(value_bytes: usize, count: u64) {
 
 #[test]
 fn resident_memory_stays_within_the_bound_for_small_values() {
-    assert_within_bound(16, 300_000);
+    assert_within_bound(16, 150_000);
 }
 
 #[test]
 fn resident_memory_stays_within_the_bound_for_large_values() {
-    assert_within_bound(1024, 40_000);
+    assert_within_bound(1024, 20_000);
 }
