@@ -43,6 +43,19 @@ pub(crate) struct Breaker {
     retried: AtomicBool,
 }
 
+/// Leave to use the store for one call, and whether that call is the breaker's probe.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub(crate) struct Permit {
+    probe: bool,
+}
+
+impl Permit {
+    pub(crate) fn is_probe(self) -> bool {
+        self.probe
+    }
+}
+
 /// What a failure did to the breaker, for logging.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Transition {
@@ -69,40 +82,50 @@ impl Breaker {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    /// Whether a call may use the store now. In the half-open state only one caller per
-    /// `probe_window` gets `true`.
-    pub(crate) fn allow(&self) -> bool {
+    /// A permit to use the store now, if the breaker lets this call through: always while it is
+    /// closed; in the half-open state only to one caller per `probe_window`, as the probe.
+    pub(crate) fn allow(&self) -> Option<Permit> {
         let until = self.open_until.load(Ordering::Acquire);
         if until == 0 {
-            return true;
+            return Some(Permit { probe: false });
         }
         let now = self.now();
         if now < until {
-            return false;
+            return None;
         }
         let next = now + self.probe_window.as_millis() as u64;
         self.open_until
             .compare_exchange(until, next, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+            .then_some(Permit { probe: true })
     }
 
-    pub(crate) fn record_success(&self) -> Transition {
+    /// A call that used `permit` succeeded. Only the probe closes an open breaker: a call let
+    /// through before it opened that answers late (a straggler) says nothing of now.
+    pub(crate) fn record_success(&self, permit: Permit) -> Transition {
+        let open = self.open_until.load(Ordering::Acquire) != 0;
+        if open && !permit.probe {
+            return Transition::None;
+        }
         self.consecutive_failures.store(0, Ordering::Relaxed);
-        if self.open_until.load(Ordering::Acquire) != 0
-            && self.open_until.swap(0, Ordering::AcqRel) != 0
-        {
+        if open && self.open_until.swap(0, Ordering::AcqRel) != 0 {
             return Transition::Closed;
         }
         Transition::None
     }
 
-    pub(crate) fn record_failure(&self) -> Transition {
-        let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if failures < self.threshold {
+    /// A call that used `permit` failed. A straggler's failure while the breaker is already
+    /// open neither extends the cool-down nor counts towards the next opening.
+    pub(crate) fn record_failure(&self, permit: Permit) -> Transition {
+        let open = self.open_until.load(Ordering::Acquire) != 0;
+        if open && !permit.probe {
             return Transition::None;
         }
-        let probing = self.open_until.load(Ordering::Acquire) != 0;
-        let wait = if probing && !self.retried.swap(true, Ordering::AcqRel) {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::AcqRel) + 1;
+        if failures < self.threshold && !permit.probe {
+            return Transition::None;
+        }
+        let wait = if permit.probe && !self.retried.swap(true, Ordering::AcqRel) {
             PROBE_RETRY.min(self.cool_down)
         } else {
             self.cool_down
@@ -131,51 +154,81 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    fn permit(breaker: &Breaker) -> Permit {
+        breaker.allow().expect("the breaker lets this call through")
+    }
+
     #[test]
     fn opens_after_threshold_and_closes_after_a_successful_probe() {
         let breaker = Breaker::new(3, Duration::from_millis(30), Duration::from_millis(30));
-        assert_eq!(breaker.record_failure(), Transition::None);
-        assert_eq!(breaker.record_failure(), Transition::None);
-        assert!(breaker.allow());
-        assert_eq!(breaker.record_failure(), Transition::Opened);
+        assert_eq!(breaker.record_failure(permit(&breaker)), Transition::None);
+        assert_eq!(breaker.record_failure(permit(&breaker)), Transition::None);
+        assert_eq!(breaker.record_failure(permit(&breaker)), Transition::Opened);
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert!(!breaker.allow());
+        assert!(breaker.allow().is_none());
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(breaker.state(), BreakerState::HalfOpen);
-        assert!(breaker.allow(), "one probe after the cool-down");
-        assert!(!breaker.allow(), "only one probe at a time");
-        assert_eq!(breaker.record_success(), Transition::Closed);
+        let probe = breaker.allow().expect("one probe after the cool-down");
+        assert!(probe.is_probe());
+        assert!(breaker.allow().is_none(), "only one probe at a time");
+        assert_eq!(breaker.record_success(probe), Transition::Closed);
         assert_eq!(breaker.state(), BreakerState::Closed);
-        assert!(breaker.allow());
+        assert!(!permit(&breaker).is_probe());
     }
 
     #[test]
     fn a_failed_probe_is_retried_once_quickly_then_starts_another_cool_down() {
         let cool_down = Duration::from_millis(400);
         let breaker = Breaker::new(1, cool_down, Duration::from_millis(30));
-        breaker.record_failure();
+        breaker.record_failure(permit(&breaker));
         std::thread::sleep(cool_down + Duration::from_millis(20));
-        assert!(breaker.allow(), "the first probe");
-        breaker.record_failure();
+        let probe = breaker.allow().expect("the first probe");
+        breaker.record_failure(probe);
         assert_eq!(breaker.state(), BreakerState::Open);
-        assert!(!breaker.allow());
+        assert!(breaker.allow().is_none());
         std::thread::sleep(PROBE_RETRY + Duration::from_millis(20));
-        assert!(
-            breaker.allow(),
-            "a second probe soon after the first failed"
-        );
-        breaker.record_failure();
+        let probe = breaker
+            .allow()
+            .expect("a second probe soon after the first failed");
+        breaker.record_failure(probe);
         std::thread::sleep(PROBE_RETRY + Duration::from_millis(20));
-        assert!(!breaker.allow(), "then a whole cool-down");
+        assert!(breaker.allow().is_none(), "then a whole cool-down");
         assert_eq!(breaker.state(), BreakerState::Open);
     }
 
     #[test]
     fn a_success_resets_the_failure_count() {
         let breaker = Breaker::new(2, Duration::from_secs(10), Duration::from_secs(1));
-        breaker.record_failure();
-        breaker.record_success();
-        assert_eq!(breaker.record_failure(), Transition::None);
+        breaker.record_failure(permit(&breaker));
+        breaker.record_success(permit(&breaker));
+        assert_eq!(breaker.record_failure(permit(&breaker)), Transition::None);
         assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_slow_success_let_through_before_the_breaker_opened_does_not_close_it() {
+        let breaker = Breaker::new(1, Duration::from_secs(10), Duration::from_secs(1));
+        let straggler = permit(&breaker);
+        assert_eq!(breaker.record_failure(permit(&breaker)), Transition::Opened);
+        assert_eq!(breaker.record_success(straggler), Transition::None);
+        assert_eq!(breaker.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn a_probe_and_a_straggler_do_not_flap_the_breaker() {
+        let cool_down = Duration::from_millis(30);
+        let breaker = Breaker::new(1, cool_down, Duration::from_millis(30));
+        let (straggler, late_failure) = (permit(&breaker), permit(&breaker));
+        breaker.record_failure(permit(&breaker));
+        std::thread::sleep(cool_down + Duration::from_millis(10));
+        let probe = breaker.allow().expect("the probe");
+        // The probe fails while a call from before the outage answers late: still open.
+        breaker.record_failure(probe);
+        assert_eq!(breaker.record_success(straggler), Transition::None);
+        assert_eq!(breaker.state(), BreakerState::Open);
+        // And a late failure does not push the next probe further away.
+        let until = breaker.open_until.load(Ordering::Acquire);
+        breaker.record_failure(late_failure);
+        assert_eq!(breaker.open_until.load(Ordering::Acquire), until);
     }
 }

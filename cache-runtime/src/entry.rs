@@ -7,8 +7,13 @@ use crate::engine::invalidate::InvalidateError;
 use crate::private::shape::Codec;
 use crate::private::Call;
 
-/// The entry that a `#[cached]` function reads and writes for one set of arguments, in the
-/// cache and tenant in use where it was made. `R` is the function's return type.
+/// The entry that a `#[cached]` function reads and writes for one set of arguments. `R` is the
+/// function's return type.
+///
+/// The cache and the tenant are those in use where an operation runs, not where the entry was
+/// made: `tenant::scope("acme", quote_cache("7203").invalidate())` drops acme's entry, and
+/// [`key`](CacheEntry::key) reads the scope it is called in. (A tenant given by an argument,
+/// `tenant = arg`, is part of the entry.)
 ///
 /// ```
 /// use cache_runtime::{cached, Policy};
@@ -43,8 +48,9 @@ impl<R> CacheEntry<R> {
         Self { call, codec }
     }
 
-    /// The full key, e.g. `v1:t=acme:quote:7203`; `None` when no cache is in use here (or the
-    /// function requires a tenant and none is in scope).
+    /// The full key in the cache and tenant in use where this is called, e.g.
+    /// `v1:t=acme:quote:7203`; `None` when no cache is in use here (or the function requires a
+    /// tenant and none is in scope).
     pub fn key(&self) -> Option<String> {
         self.call.full_key()
     }

@@ -61,8 +61,8 @@
 //! |---|---|---|
 //! | faces | `__private` (what expansions call: `Call`, `Site`, return-type dispatch), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]) | turning a call, a handle or the environment into engine work |
 //! | engine | `engine` (get-or-set: `lookup`, `write`), with one module per strategy: `engine::flight` (single flight), `engine::lease` (`lock`), `engine::stale` (`stale_if_error`), `engine::refresh` (`refresh_ahead`), `engine::invalidate`; `engine::site` (a function's spec and identity) | what happens on a call |
-//! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, channel), `key::part` (escaping of argument values and tenant ids) | names |
-//! | stores | `store` (the `Store` trait), `store::memory`, `store::redis`, `store::tiered` | where bytes live |
+//! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, channel), `key::part` (argument values and tenant ids as escaped key parts that keep the JSON kind), `key::canonical` (the canonical JSON of compound values: maps sorted), `key::bound` (names past `CACHE_MAX_KEY_BYTES` as a readable head and a SHA-256) | names |
+//! | stores | `store` (the `Store` trait), `store::memory` (with its weight of an entry and its books), `store::redis` (with `server`: version check, refused connections), `store::tiered` | where bytes live |
 //! | primitives | `breaker`, `codec`, `metrics`, `policy`, `tenant` | small pieces with no knowledge of the above |
 //!
 //! # Optional features
@@ -75,6 +75,9 @@
     deny(clippy::panic, clippy::unwrap_used, clippy::expect_used)
 )]
 #![warn(missing_docs)]
+// Doctests, the README's included, fail on any warning except unused items (fragments have them),
+// so an expansion that warns on a documented example is caught.
+#![doc(test(attr(deny(warnings), allow(unused))))]
 
 extern crate self as cache_runtime;
 
@@ -105,9 +108,21 @@ pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
 pub use crate::key::Tag;
-pub use crate::metrics::{PolicyStats, Stats, StoreStats};
+pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};
 pub use cache_macros::{cache_evict, cache_put, cached, TtlPolicy};
+
+/// The README's Rust blocks as doctests: compiled, and run where they need no server, so the
+/// README cannot drift from the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+/// The examples' index as doctests (its blocks are shell and text; a Rust block added to it is
+/// compiled like the README's).
+#[doc = include_str!("../../examples/README.md")]
+#[cfg(doctest)]
+pub struct ExamplesReadmeDoctests;
 
 /// Builds the cache from the environment (see the table in [`CacheBuilder`]'s module docs and the
 /// README) and installs it for the whole process.

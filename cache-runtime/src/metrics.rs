@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) bypassed: AtomicU64,
     pub(crate) stale: AtomicU64,
     pub(crate) refreshed: AtomicU64,
+    pub(crate) reentered: AtomicU64,
 }
 
 impl Counters {
@@ -45,6 +46,7 @@ impl Counters {
             bypassed: self.bypassed.load(Ordering::Relaxed),
             stale: self.stale.load(Ordering::Relaxed),
             refreshed: self.refreshed.load(Ordering::Relaxed),
+            reentered: self.reentered.load(Ordering::Relaxed),
         }
     }
 }
@@ -104,6 +106,9 @@ pub struct PolicyStats {
     pub stale: u64,
     /// Entries recomputed in the background before they expired (`refresh_ahead`).
     pub refreshed: u64,
+    /// Calls that ran uncached because the same task was already computing their key (a
+    /// function calling itself, or another function with the same key): waiting would deadlock.
+    pub reentered: u64,
 }
 
 /// A snapshot of a cache's state and counters.
@@ -116,6 +121,8 @@ pub struct Stats {
     pub breaker: BreakerState,
     /// Counters by policy name (or by function path for a literal `ttl`).
     pub policies: BTreeMap<String, PolicyStats>,
+    /// Invalidations that could not reach the store when asked, and what became of them.
+    pub invalidations: InvalidationStats,
     /// What the store reports about itself: the Redis server, the in-process bound.
     pub store: StoreStats,
     /// Writes whose key or an index name was longer than `CACHE_MAX_KEY_BYTES` (or whose tenant
@@ -130,6 +137,7 @@ impl Default for Stats {
             backend: "disabled",
             breaker: BreakerState::Closed,
             policies: BTreeMap::new(),
+            invalidations: InvalidationStats::default(),
             store: StoreStats::default(),
             shortened_keys: 0,
         }
@@ -157,6 +165,22 @@ pub struct StoreStats {
     pub memory_entries: u64,
     /// Values not kept in-process because they alone would take more than the bound.
     pub too_large_for_memory: u64,
+}
+
+/// Invalidations that failed and were kept for replay (none are dropped silently).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct InvalidationStats {
+    /// Invalidations that failed and were queued for replay.
+    pub queued: u64,
+    /// Queued invalidations carried out once the store answered again.
+    pub replayed: u64,
+    /// Queued invalidations given up because the queue was full; each time, the whole queue was
+    /// replaced by one invalidation of every entry under the key prefix, so that nothing stale
+    /// is served.
+    pub dropped: u64,
+    /// Invalidations waiting for the store now. While any wait, no entry is served from Redis.
+    pub pending: u64,
 }
 
 /// Lets one log line through per interval and counts the ones it held back.

@@ -182,12 +182,18 @@ impl Caches {
 
         // Only the stale copy is left in Redis, and the function fails: the stale copy answers.
         // The tier still holds its copy, though Redis no longer has the entry: a local hit.
+        let key = self
+            .writer
+            .scope(async { record_cache(id).key() })
+            .await
+            .expect("a cache is in scope");
         let mut redis = server.connection().await;
-        let _: u64 = redis::cmd("DEL")
-            .arg(format!("v1:_:record:{id}"))
+        let deleted: u64 = redis::cmd("DEL")
+            .arg(&key)
             .query_async(&mut redis)
             .await
             .unwrap();
+        assert_eq!(deleted, 1, "{key} was stored");
         expect(
             "local tier, from memory",
             self.tiered.scope(record(id)).await,

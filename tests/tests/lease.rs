@@ -17,7 +17,7 @@ async fn intruded(id: u32, redis_url: String) -> u32 {
     INTRUDED_RUNS.fetch_add(1, Ordering::SeqCst);
     let client = redis::Client::open(redis_url).unwrap();
     let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-    let lock = format!("v1:_:intruded:{id}#lock");
+    let lock = format!("v1:_:intruded:~{id}#lock");
     let held: Option<String> = redis::cmd("GET")
         .arg(&lock)
         .query_async(&mut redis)
@@ -42,7 +42,9 @@ async fn a_lease_is_released_only_by_its_owner() {
     assert_eq!(runs(&INTRUDED_RUNS), 1);
     let mut redis = server.connection().await;
     assert_eq!(
-        get_raw(&mut redis, "v1:_:intruded:1#lock").await.as_deref(),
+        get_raw(&mut redis, "v1:_:intruded:~1#lock")
+            .await
+            .as_deref(),
         Some(&b"another-process"[..]),
         "the process that lost its lease must not delete the new holder's"
     );
@@ -63,7 +65,7 @@ async fn a_lease_whose_holder_vanished_costs_at_most_the_lease() {
     let mut redis = server.connection().await;
     // A holder that took the lease for 10 s and died without filling the entry.
     let _: () = redis::cmd("SET")
-        .arg("v1:_:orphaned:3#lock")
+        .arg("v1:_:orphaned:~3#lock")
         .arg("a-dead-process")
         .arg("PX")
         .arg(10_000)

@@ -200,7 +200,7 @@ async fn the_entry_expires_after_the_policy_ttl() {
     let cache = redis_cache(&server).await;
     let mut redis = server.connection().await;
     assert_eq!(cache.scope(ttl_from_policy(1)).await, 1);
-    let ttl = pttl(&mut redis, "v1:_:ttl:1").await;
+    let ttl = pttl(&mut redis, "v1:_:ttl:~1").await;
     // Policy::StockPrice is 5 minutes; allow a few seconds for a slow machine.
     assert!(
         (295_000..=300_000).contains(&ttl),
@@ -214,7 +214,7 @@ async fn a_literal_ttl_is_the_entry_expiry() {
     let cache = redis_cache(&server).await;
     let mut redis = server.connection().await;
     assert_eq!(cache.scope(ttl_literal(2)).await, 2);
-    let ttl = pttl(&mut redis, "v1:_:ttl:2").await;
+    let ttl = pttl(&mut redis, "v1:_:ttl:~2").await;
     assert!(
         (85_000..=90_000).contains(&ttl),
         "PTTL {ttl} ms, expected just under 90000"
@@ -232,7 +232,7 @@ async fn a_builder_ttl_override_replaces_the_policy_ttl() {
         .unwrap();
     let mut redis = server.connection().await;
     assert_eq!(cache.scope(ttl_overridden(3)).await, 3);
-    let ttl = pttl(&mut redis, "v1:_:ttl:3").await;
+    let ttl = pttl(&mut redis, "v1:_:ttl:~3").await;
     assert!(
         (6_000..=7_000).contains(&ttl),
         "PTTL {ttl} ms, expected just under 7000 (the override), not the policy's 300000"
@@ -289,15 +289,15 @@ async fn tenants_sharing_a_key_template_get_their_own_values_and_entries() {
     assert_eq!(
         entry_keys(&mut redis).await,
         [
-            "v1:_:report:1",
-            "v1:t=acme:report:1",
-            "v1:t=globex:report:1"
+            "v1:_:report:~1",
+            "v1:t=acme:report:~1",
+            "v1:t=globex:report:~1"
         ]
     );
     for (key, tenant_id) in [
-        ("v1:t=acme:report:1", Some("acme")),
-        ("v1:t=globex:report:1", Some("globex")),
-        ("v1:_:report:1", None),
+        ("v1:t=acme:report:~1", Some("acme")),
+        ("v1:t=globex:report:~1", Some("globex")),
+        ("v1:_:report:~1", None),
     ] {
         assert_eq!(
             get_raw(&mut redis, key).await,
@@ -331,7 +331,7 @@ async fn a_result_caches_only_ok() {
     cache
         .scope(async {
             assert_eq!(fallible(21).await, Err("upstream down for 21".to_owned()));
-            assert_eq!(get_raw(&mut redis, "v1:_:fallible:21").await, None);
+            assert_eq!(get_raw(&mut redis, "v1:_:fallible:~21").await, None);
             assert_eq!(all_keys(&mut redis).await, Vec::<String>::new());
             assert_eq!(fallible(21).await, Err("upstream down for 21".to_owned()));
             assert_eq!(runs(&RESULT_RUNS), 2, "an Err is not cached: run again");
@@ -340,7 +340,7 @@ async fn a_result_caches_only_ok() {
             assert_eq!(fallible(21).await, Ok(42));
             assert_eq!(runs(&RESULT_RUNS), 3);
             assert_eq!(
-                get_raw(&mut redis, "v1:_:fallible:21").await,
+                get_raw(&mut redis, "v1:_:fallible:~21").await,
                 Some(b"42".to_vec()),
                 "Ok(T) is stored as T's JSON"
             );
@@ -375,7 +375,7 @@ async fn an_option_caches_only_some() {
             OPTION_EMPTY.store(false, Ordering::SeqCst);
             assert_eq!(maybe(5).await.as_deref(), Some("found 5"));
             assert_eq!(
-                get_raw(&mut redis, "v1:_:maybe:5").await,
+                get_raw(&mut redis, "v1:_:maybe:~5").await,
                 Some(br#""found 5""#.to_vec()),
                 "Some(T) is stored as T's JSON"
             );
@@ -456,7 +456,7 @@ async fn require_tenant_runs_uncached_outside_a_tenant_and_caches_inside_one() {
                 4,
                 "inside a tenant the second call hits"
             );
-            assert_eq!(entry_keys(&mut redis).await, ["v1:t=acme:session:1"]);
+            assert_eq!(entry_keys(&mut redis).await, ["v1:t=acme:session:~1"]);
             let stats = policy(&cache, "user_session");
             assert_eq!((stats.hits, stats.misses, stats.bypassed), (1, 1, 3));
         })

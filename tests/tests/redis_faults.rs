@@ -234,7 +234,7 @@ async fn a_key_of_the_wrong_type_is_replaced_by_the_json_string() {
         .await
         .unwrap();
     let mut redis = server.connection().await;
-    let key = "v1:_:headlines:3";
+    let key = "v1:_:headlines:~3";
     let _: () = redis::cmd("RPUSH")
         .arg(key)
         .arg("not")

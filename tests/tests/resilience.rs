@@ -401,7 +401,7 @@ async fn a_thousand_concurrent_callers_of_one_cold_key_run_the_function_once() {
     );
     let mut redis = server.connection().await;
     assert_eq!(
-        get_raw(&mut redis, "v1:_:herd:42").await,
+        get_raw(&mut redis, "v1:_:herd:~42").await,
         Some(serde_json::to_vec(&report(42)).unwrap())
     );
 }
@@ -477,11 +477,11 @@ async fn with_lock_concurrent_callers_in_two_processes_run_the_function_once() {
 
     let mut redis = server.connection().await;
     assert_eq!(
-        get_raw(&mut redis, "v1:_:herd:locked:7").await,
+        get_raw(&mut redis, "v1:_:herd:locked:~7").await,
         Some(serde_json::to_vec(&report(7)).unwrap())
     );
     assert_eq!(
-        get_raw(&mut redis, "v1:_:herd:locked:7#lock").await,
+        get_raw(&mut redis, "v1:_:herd:locked:~7#lock").await,
         None,
         "the lease is released by its owner"
     );
@@ -582,7 +582,7 @@ async fn with_redis_out_of_memory_calls_return_the_functions_values_and_old_entr
                 after.errors >= before.errors + 10,
                 "every refused write is counted: {before:?} -> {after:?}"
             );
-            assert_eq!(get_raw(&mut redis, "v1:_:oom:100").await, None);
+            assert_eq!(get_raw(&mut redis, "v1:_:oom:~100").await, None);
             assert_eq!(oom_report(100).await, report(100));
             assert_eq!(runs(&OOM_RUNS), 4 + 11, "nothing was cached for a new key");
 
@@ -666,7 +666,7 @@ async fn an_entry_written_at_the_memory_limit_can_still_be_invalidated() {
                     .unwrap();
                 id += 1;
                 assert_eq!(pressure_report(id).await, report(id));
-                let key = format!("v1:_:pressure:{id}");
+                let key = format!("v1:_:pressure:~{id}");
                 if get_raw(&mut redis, &key).await.is_some() {
                     break key;
                 }

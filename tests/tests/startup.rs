@@ -137,10 +137,14 @@ async fn the_longest_ttls_plus_a_stale_window_are_stored_without_overflow() {
                 server.log()
             );
         }
-        for key in [
-            format!("v1:_:archive:{id}"),
-            format!("v1:_:archive:{id}#stale"),
-        ] {
+        let entry = CacheBuilder::new()
+            .build()
+            .await
+            .unwrap()
+            .scope(async { archive_cache(id).key() })
+            .await
+            .expect("a cache is in scope");
+        for key in [entry.clone(), format!("{entry}#stale")] {
             let pttl: i64 = redis::cmd("PTTL")
                 .arg(&key)
                 .query_async(&mut redis)

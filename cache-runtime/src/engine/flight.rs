@@ -7,6 +7,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -111,6 +112,43 @@ impl Follower {
             Err(_) => None,
         }
     }
+}
+
+tokio::task_local! {
+    /// The keys the current task is computing as a leader, innermost first.
+    static COMPUTING: Arc<Computing>;
+}
+
+struct Computing {
+    key: String,
+    outer: Option<Arc<Computing>>,
+}
+
+/// Whether the current task is already computing `key`: joining its flight would wait for
+/// itself (a function calling itself with the same key, or another function of the same key).
+pub(crate) fn is_computing(key: &str) -> bool {
+    COMPUTING
+        .try_with(|computing| {
+            let mut next = Some(computing);
+            while let Some(computing) = next {
+                if computing.key == key {
+                    return true;
+                }
+                next = computing.outer.as_ref();
+            }
+            false
+        })
+        .unwrap_or(false)
+}
+
+/// Runs `body`, the computation of `key`, with `key` marked as computed by this task.
+pub(crate) async fn computing<F: Future>(key: &str, body: F) -> F::Output {
+    let outer = COMPUTING.try_with(Arc::clone).ok();
+    let computing = Arc::new(Computing {
+        key: key.to_owned(),
+        outer,
+    });
+    COMPUTING.scope(computing, body).await
 }
 
 #[cfg(test)]

@@ -78,6 +78,11 @@ impl Engine {
         let Some(store) = self.store.as_deref() else {
             return body.await;
         };
+        // A hit in memory, or a call with the breaker open, completes without waiting on
+        // anything: without this, callers in a loop would never yield and could starve the
+        // runtime (the reconnection and the breaker's probe above all), as tokio's own
+        // primitives avoid by consuming the task's budget.
+        tokio::task::coop::consume_budget().await;
         let counters = self.counters(site);
         let lookup = self
             .lookup(store, &entry.key, with_remaining, &adapter, &counters)

@@ -42,6 +42,12 @@ impl InvalidateError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self.cause, StoreError::BreakerOpen)
     }
+
+    /// The invalidation was kept and is replayed as soon as the store answers, before any
+    /// entry is served from it again.
+    pub fn is_queued(&self) -> bool {
+        false
+    }
 }
 
 impl fmt::Display for InvalidateError {

@@ -98,6 +98,7 @@ impl Engine {
                     store.breaker_state()
                 }),
             policies: self.metrics.snapshot(),
+            invalidations: Default::default(),
             store: self.store.as_ref().map(|s| s.stats()).unwrap_or_default(),
             shortened_keys: self.layout.shortened_writes(),
         }

@@ -45,9 +45,15 @@ impl Engine {
         // function computes what it would have computed here.
         let engine = Arc::clone(self);
         let tenant = crate::tenant::current();
+        // A refresh that outlives the entry's TTL is of no use, and one that hangs must not pin
+        // the key: past the deadline it is dropped, and with it the key's mark.
+        let deadline = self.ttl(&site.spec.ttl);
         let refresh = async move {
             let _guard = guard;
-            engine.refresh(site, &entry, adapter, body).await;
+            let refreshed = engine.refresh(site, &entry, adapter, body);
+            if tokio::time::timeout(deadline, refreshed).await.is_err() {
+                tracing::warn!(function = site.path(), ?deadline, "cache: a background refresh did not finish within the entry's TTL and was dropped");
+            }
         };
         runtime.spawn(super::scope(Arc::clone(self), async move {
             match tenant {

@@ -135,6 +135,7 @@ pub struct Site {
     warned_no_tenant: AtomicBool,
     warned_oversized: AtomicBool,
     warned_unencodable: AtomicBool,
+    warned_reentered: AtomicBool,
 }
 
 impl Site {
@@ -146,6 +147,7 @@ impl Site {
             warned_no_tenant: AtomicBool::new(false),
             warned_oversized: AtomicBool::new(false),
             warned_unencodable: AtomicBool::new(false),
+            warned_reentered: AtomicBool::new(false),
         }
     }
 
@@ -180,6 +182,10 @@ impl Site {
 
     pub(crate) fn first_unencodable(&self) -> bool {
         !self.warned_unencodable.swap(true, Ordering::Relaxed)
+    }
+
+    pub(crate) fn first_reentered(&self) -> bool {
+        !self.warned_reentered.swap(true, Ordering::Relaxed)
     }
 
     pub(crate) fn first_without_tenant(&self) -> bool {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::flight::{Outcome, Role};
+use super::flight::{self, Outcome, Role};
 use super::lease::Lease;
 use super::site::Site;
 use super::{Adapter, Engine, Share};
@@ -36,6 +36,13 @@ impl Engine {
         F: Future<Output = R>,
     {
         let key = entry.key.as_str();
+        if flight::is_computing(key) {
+            Counters::add(&counters.reentered);
+            if site.first_reentered() {
+                tracing::warn!(function = site.path(), "cache: a call re-entered a key its own task is computing; it runs uncached instead of waiting for itself (logged once per function)");
+            }
+            return body.await;
+        }
         let leader = loop {
             let follower = match self.flights.join(key) {
                 Role::Leader(leader) => break Some(leader),
@@ -81,7 +88,7 @@ impl Engine {
             },
             None => None,
         };
-        let result = body.await;
+        let result = flight::computing(key, body).await;
         let outcome = match (adapter.get)(&result) {
             // Nothing to write (the store is unreachable) and nobody waiting: skip the encoding,
             // the main cost of a call while the breaker is open.
@@ -102,6 +109,11 @@ impl Engine {
                     Outcome::Uncached(None)
                 }
             },
+            // The stale copy is in the store that the lookup just found unreachable: asking
+            // again would cost the caller a second timeout.
+            None if !write => {
+                Outcome::Uncached(share.as_ref().map(|share| (share.to_any)(&result)))
+            }
             None => match self
                 .stale(store, site, key, &adapter, &result, counters)
                 .await

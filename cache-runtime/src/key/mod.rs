@@ -22,6 +22,7 @@
 //! whole name, e.g. `v1:t=acme:report:aaaa…aaaa#h3f9c…`.
 
 mod bound;
+mod canonical;
 mod part;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,20 +70,38 @@ impl KeyLayout {
         &self.prefix
     }
 
-    /// Starts an entry key for `tenant`: `{prefix}:{tenant}:`.
-    pub(crate) fn entry(&self, tenant: Option<&str>) -> KeyBuilder {
-        let mut key = String::with_capacity(96);
-        key.push_str(&self.prefix);
-        key.push(':');
-        write_tenant(&mut key, tenant);
-        let tenant_end = key.len();
-        key.push(':');
-        KeyBuilder {
-            key,
+    /// The full entry key of `key`: `{prefix}:{tenant}:{key}[#v{version}]`. The tenant is the
+    /// key's own (`tenant = arg`) if it has one, else `scope_tenant`, read by the caller when the
+    /// operation runs. Past the bound, the key is shortened to a head and a hash (the prefix and
+    /// tenant segment always stay).
+    pub(crate) fn entry(
+        &self,
+        key: KeyBuilder,
+        scope_tenant: Option<&str>,
+        version: u32,
+    ) -> EntryKey {
+        let mut full = String::with_capacity(self.prefix.len() + key.key.len() + 24);
+        full.push_str(&self.prefix);
+        full.push(':');
+        let tenant_end = match key.tenant_len {
+            Some(len) => full.len() + len,
+            None => {
+                write_tenant(&mut full, scope_tenant);
+                let end = full.len();
+                full.push(':');
+                end
+            }
+        };
+        full.push_str(&key.key);
+        if version > 0 {
+            full.push_str(VERSION);
+            full.push_str(&version.to_string());
+        }
+        shorten(&mut full, tenant_end + 1, self.max_key_bytes);
+        EntryKey {
+            key: full,
             tenant_end,
-            tags: Vec::new(),
-            in_tag: false,
-            max_key_bytes: self.max_key_bytes,
+            tags: key.tags,
         }
     }
 
@@ -277,18 +296,42 @@ fn is_short(name: &str) -> bool {
     name.contains("#h")
 }
 
-/// An entry key under construction: template text, escaped argument values and tags.
+/// An entry key under construction: template text, escaped argument values and tags, without
+/// the prefix and the scope's tenant, which [`KeyLayout::entry`] adds when the key is used.
 #[derive(Clone)]
 pub(crate) struct KeyBuilder {
+    /// `t={escaped id}:` when the tenant is an argument, then the key text.
     key: String,
-    tenant_end: usize,
+    /// The length of that tenant segment (without its `:`), when there is one.
+    tenant_len: Option<usize>,
     tags: Vec<String>,
     /// Whether `text`/`arg` currently write into the last tag rather than the key.
     in_tag: bool,
-    max_key_bytes: usize,
 }
 
 impl KeyBuilder {
+    /// Starts a key; `tenant` is a tenant given by an argument, which wins over any scope.
+    pub(crate) fn new(tenant: Option<&str>) -> Self {
+        let mut key = String::with_capacity(64);
+        let tenant_len = tenant.map(|id| {
+            write_tenant(&mut key, Some(id));
+            let len = key.len();
+            key.push(':');
+            len
+        });
+        Self {
+            key,
+            tenant_len,
+            tags: Vec::new(),
+            in_tag: false,
+        }
+    }
+
+    /// Whether the tenant is fixed by an argument.
+    pub(crate) fn has_tenant(&self) -> bool {
+        self.tenant_len.is_some()
+    }
+
     fn target(&mut self) -> &mut String {
         match self.tags.last_mut() {
             Some(tag) if self.in_tag => tag,
@@ -322,21 +365,6 @@ impl KeyBuilder {
             target.push(':');
         }
         write_part(target, value)
-    }
-
-    /// The finished key, with `#v{version}` when `version` is not 0, shortened to a head and a
-    /// hash past the bound (the prefix and tenant segment always stay).
-    pub(crate) fn finish(mut self, version: u32) -> EntryKey {
-        if version > 0 {
-            self.key.push_str(VERSION);
-            self.key.push_str(&version.to_string());
-        }
-        shorten(&mut self.key, self.tenant_end + 1, self.max_key_bytes);
-        EntryKey {
-            key: self.key,
-            tenant_end: self.tenant_end,
-            tags: self.tags,
-        }
     }
 }
 

@@ -5,12 +5,12 @@ use super::*;
 #[test]
 fn index_names_keep_tenants_apart() {
     let layout = KeyLayout::new("v1".to_owned(), DEFAULT_KEY_BYTES);
-    let mut builder = layout.entry(Some("acme"));
+    let mut builder = KeyBuilder::new(None);
     builder.text("quote:");
     builder.arg("7203").unwrap();
     builder.tag("ticker");
     builder.arg("7203").unwrap();
-    let entry = builder.finish(0);
+    let entry = layout.entry(builder, Some("acme"), 0);
     assert_eq!(entry.key, "v1:t=acme:quote:7203");
     assert_eq!(
         layout.indexes(
@@ -32,10 +32,24 @@ fn index_names_keep_tenants_apart() {
 #[test]
 fn versions_stale_copies_and_leases_are_suffixes_of_the_entry() {
     let layout = KeyLayout::new("v1".to_owned(), DEFAULT_KEY_BYTES);
-    let entry = layout.entry(None).finish(2);
+    let entry = layout.entry(KeyBuilder::new(None), None, 2);
     assert_eq!(entry.key, "v1:_:#v2");
     assert_eq!(stale_key(&entry.key), "v1:_:#v2#stale");
     assert_eq!(lock_key(&entry.key), "v1:_:#v2#lock");
+}
+
+#[test]
+fn a_tenant_argument_wins_over_the_scope() {
+    let layout = KeyLayout::new("v1".to_owned(), DEFAULT_KEY_BYTES);
+    let mut builder = KeyBuilder::new(Some("a:b"));
+    builder.text("quote:");
+    builder.arg("7203").unwrap();
+    assert!(builder.has_tenant());
+    let entry = layout.entry(builder.clone(), Some("acme"), 0);
+    assert_eq!(entry.key, "v1:t=a%3Ab:quote:7203");
+    assert_eq!(entry.tenant_segment("v1"), "t=a%3Ab");
+    let entry = layout.entry(KeyBuilder::new(None), Some("acme"), 0);
+    assert_eq!(entry.tenant_segment("v1"), "t=acme");
 }
 
 #[test]
@@ -57,12 +71,12 @@ fn long_names_are_shortened_alike_where_they_are_written_and_where_they_are_dele
     let layout = KeyLayout::new("v1".to_owned(), 256);
     let tenant = "é".repeat(500);
     let value = "v".repeat(10_000);
-    let mut builder = layout.entry(Some(&tenant));
+    let mut builder = KeyBuilder::new(None);
     builder.text("q:");
     builder.arg(value.as_str()).unwrap();
     builder.tag("ticker");
     builder.arg(value.as_str()).unwrap();
-    let entry = builder.finish(3);
+    let entry = layout.entry(builder, Some(&tenant), 3);
     assert!(entry.key.len() <= 256, "{}", entry.key);
     assert!(entry.key.starts_with(&layout.tenant_entries(Some(&tenant))));
     let sets = layout.indexes(&entry, "svc::q", None);

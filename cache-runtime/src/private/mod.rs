@@ -19,82 +19,60 @@ pub fn tenant_arg<T: AsRef<str> + ?Sized>(tenant: &T) -> &str {
     tenant.as_ref()
 }
 
-/// One call of a `#[cached]` function: the key under construction, or nothing when the cache is
-/// not used for this call.
+/// One call of a `#[cached]` function, or one companion (`<name>_cache(…)`): the key under
+/// construction. The cache in use and the scope's tenant are read when the key is used (the call
+/// runs, the companion's operation runs), not when the `Call` is made, so a companion made
+/// outside `tenant::scope`/`Cache::scope` and awaited inside acts on that scope's entry.
 pub struct Call {
-    active: Option<Active>,
-}
-
-struct Active {
-    engine: Arc<Engine>,
     site: &'static Site,
-    key: KeyBuilder,
+    /// `None` once an argument could not be written: the call runs uncached.
+    key: Option<KeyBuilder>,
 }
 
 static WARNED_UNINITIALISED: AtomicBool = AtomicBool::new(false);
 
 impl Call {
-    /// Starts a call: finds the cache and the tenant, and starts the key.
+    /// Starts a call; `tenant` is a tenant given by an argument (`tenant = arg`).
     pub fn begin(site: &'static Site, tenant: Option<&str>) -> Call {
-        let Some(engine) = Engine::current() else {
-            if !WARNED_UNINITIALISED.swap(true, Ordering::Relaxed) {
-                tracing::warn!("cache: no cache is installed, so #[cached] functions run uncached; call cache_runtime::init_from_env() at start-up");
-            }
-            return Call { active: None };
-        };
-        if !engine.enabled() {
-            return Call { active: None };
-        }
-        let (key, has_tenant) = match tenant {
-            Some(tenant) => (engine.layout().entry(Some(tenant)), true),
-            None => {
-                tenant::with_current(|tenant| (engine.layout().entry(tenant), tenant.is_some()))
-            }
-        };
-        if site.spec.require_tenant && !has_tenant {
-            Counters::add(&engine.counters(site).bypassed);
-            if site.first_without_tenant() {
-                tracing::warn!(function = site.path(), "cache: tenant-scoped function called outside any tenant scope runs uncached (logged once per function)");
-            }
-            return Call { active: None };
-        }
         Call {
-            active: Some(Active { engine, site, key }),
+            site,
+            key: Some(KeyBuilder::new(tenant)),
         }
     }
 
-    /// Whether the key is needed: false when the call runs uncached.
+    /// Whether the key is wanted: false once an argument could not be written into it. (Whether
+    /// a cache is in use is only known when the key is used, so until then it always is.)
     pub fn is_active(&self) -> bool {
-        self.active.is_some()
+        self.key.is_some()
     }
 
     /// Appends literal template text, checked at compile time.
     pub fn text(&mut self, text: &'static str) {
-        if let Some(active) = &mut self.active {
-            active.key.text(text);
+        if let Some(key) = &mut self.key {
+            key.text(text);
         }
     }
 
     /// Starts a tag named `name`: the following `arg`s are its values.
     pub fn tag(&mut self, name: &'static str) {
-        if let Some(active) = &mut self.active {
-            active.key.tag(name);
+        if let Some(key) = &mut self.key {
+            key.tag(name);
         }
     }
 
     /// Appends the function's identity: the start of a derived key.
     pub fn function_name(&mut self) {
-        if let Some(active) = &mut self.active {
-            active.key.function(&active.site.identity().text);
+        if let Some(key) = &mut self.key {
+            key.function(&self.site.identity().text);
         }
     }
 
     /// Appends one argument value, escaped (to a tag: after a `:`).
     pub fn arg<A: KeyArg + ?Sized>(&mut self, value: &A) {
-        if let Some(active) = &mut self.active {
-            if let Err(error) = active.key.arg(value) {
-                tracing::warn!(function = active.site.path(), %error, "cache: an argument could not be written into the key; this call runs uncached");
-                self.active = None;
+        if let Some(key) = &mut self.key {
+            if let Err(error) = key.arg(value) {
+                tracing::warn!(function = self.site.path(), %error, "cache: an argument could not be written into the key; this call runs uncached");
+                self.key = None;
             }
         }
     }
@@ -139,10 +117,10 @@ impl Call {
         }
     }
 
-    /// The full key of this call, `None` when no cache is in use.
+    /// The full key of this call in the cache and tenant in use here, `None` when none is.
     pub(crate) fn full_key(&self) -> Option<String> {
-        let active = self.active.as_ref()?;
-        Some(active.key.clone().finish(active.site.spec.version).key)
+        let (_, entry) = resolve(self.site, self.key.clone()?, false)?;
+        Some(entry.key)
     }
 
     /// Deletes this call's entry.
@@ -232,11 +210,45 @@ impl Call {
         }
     }
 
+    /// The cache in use here and the full key in it: `None` when the call runs uncached.
     fn finish(self) -> Option<(Arc<Engine>, &'static Site, EntryKey)> {
-        let Active { engine, site, key } = self.active?;
-        let entry = key.finish(site.spec.version);
-        Some((engine, site, entry))
+        let (engine, entry) = resolve(self.site, self.key?, true)?;
+        Some((engine, self.site, entry))
     }
+}
+
+/// Finds the cache in use and the tenant (the key's own, else the current scope's) and finishes
+/// `key` in them. `None` without a cache, with caching disabled, or for a `require_tenant`
+/// function outside any tenant (counted as bypassed when `count` is set).
+fn resolve(site: &'static Site, key: KeyBuilder, count: bool) -> Option<(Arc<Engine>, EntryKey)> {
+    let Some(engine) = Engine::current() else {
+        if !WARNED_UNINITIALISED.swap(true, Ordering::Relaxed) {
+            tracing::warn!("cache: no cache is installed, so #[cached] functions run uncached; call cache_runtime::init_from_env() at start-up");
+        }
+        return None;
+    };
+    if !engine.enabled() {
+        return None;
+    }
+    let version = site.spec.version;
+    if key.has_tenant() {
+        let entry = engine.layout().entry(key, None, version);
+        return Some((engine, entry));
+    }
+    let entry = tenant::with_current(|tenant| {
+        (tenant.is_some() || !site.spec.require_tenant)
+            .then(|| engine.layout().entry(key, tenant, version))
+    });
+    let Some(entry) = entry else {
+        if count {
+            Counters::add(&engine.counters(site).bypassed);
+            if site.first_without_tenant() {
+                tracing::warn!(function = site.path(), "cache: tenant-scoped function called outside any tenant scope runs uncached (logged once per function)");
+            }
+        }
+        return None;
+    };
+    Some((engine, entry))
 }
 
 mod bounds;

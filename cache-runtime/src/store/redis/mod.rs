@@ -21,7 +21,7 @@ use redis::{Client, RedisError};
 pub(crate) use self::server::Refusal;
 use self::server::{connection_problem, ServerState};
 use super::{is_outage, Companion, StoreError};
-use crate::breaker::{Breaker, BreakerState, Transition};
+use crate::breaker::{Breaker, Transition};
 use crate::metrics::StoreStats;
 
 /// Connection and resilience settings of the Redis store.
@@ -216,10 +216,9 @@ impl RedisStore {
         if let Some(refusal) = self.server.refused() {
             return Err(StoreError::Refused(refusal));
         }
-        let probe = self.breaker.state() != BreakerState::Closed;
-        if !self.breaker.allow() {
+        let Some(permit) = self.breaker.allow() else {
             return Err(StoreError::BreakerOpen);
-        }
+        };
         let check = self.server.needs_check();
         let outcome = tokio::time::timeout(timeout, async {
             // A new connection: read its server's version before the first write through it.
@@ -234,10 +233,10 @@ impl RedisStore {
         let (transition, result) = match outcome {
             Ok(Ok(Ok(value))) => {
                 self.server.healthy();
-                (self.breaker.record_success(), Ok(value))
+                (self.breaker.record_success(permit), Ok(value))
             }
             Ok(Ok(Err(refusal))) => (
-                self.breaker.record_success(),
+                self.breaker.record_success(permit),
                 Err(StoreError::Refused(refusal)),
             ),
             Ok(Err(error)) => match connection_problem(&error, self.db) {
@@ -245,18 +244,28 @@ impl RedisStore {
                 // counts as an outage, and the connection is rebuilt on each probe.
                 Some(problem) => {
                     self.server.problem(problem);
-                    (self.breaker.record_failure(), Err(StoreError::Redis(error)))
+                    (
+                        self.breaker.record_failure(permit),
+                        Err(StoreError::Redis(error)),
+                    )
                 }
-                None if is_outage(&error) => {
-                    (self.breaker.record_failure(), Err(StoreError::Redis(error)))
-                }
+                None if is_outage(&error) => (
+                    self.breaker.record_failure(permit),
+                    Err(StoreError::Redis(error)),
+                ),
                 // The server answered (OOM, WRONGTYPE, a script error): it is up.
                 None => {
                     self.server.healthy();
-                    (self.breaker.record_success(), Err(StoreError::Redis(error)))
+                    (
+                        self.breaker.record_success(permit),
+                        Err(StoreError::Redis(error)),
+                    )
                 }
             },
-            Err(_) => (self.breaker.record_failure(), Err(StoreError::Timeout)),
+            Err(_) => (
+                self.breaker.record_failure(permit),
+                Err(StoreError::Timeout),
+            ),
         };
         match transition {
             Transition::Opened => {
@@ -272,7 +281,7 @@ impl RedisStore {
                 self.renew_connection();
             }
             Transition::Closed => tracing::info!("cache: Redis answers again; caching resumed"),
-            Transition::None if probe && result.is_err() => self.renew_connection(),
+            Transition::None if permit.is_probe() && result.is_err() => self.renew_connection(),
             Transition::None => {}
         }
         result
