@@ -67,8 +67,8 @@
 //! |---|---|---|
 //! | faces | `__private` (what expansions call: `Call`, `Site`, return-type dispatch), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]) | turning a call, a handle or the environment into engine work |
 //! | engine | `engine` (get-or-set: `lookup`, `write`), with one module per strategy: `engine::flight` (single flight), `engine::lease` (`lock`), `engine::stale` (`stale_if_error`), `engine::refresh` (`refresh_ahead`), `engine::invalidate`; `engine::site` (a function's spec and identity) | what happens on a call |
-//! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, channel), `key::part` (argument values and tenant ids as escaped key parts that keep the JSON kind), `key::canonical` (the canonical JSON of compound values: maps sorted) | names |
-//! | stores | `store` (the `Store` trait), `store::memory`, `store::redis`, `store::tiered` | where bytes live |
+//! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, channel), `key::part` (argument values and tenant ids as escaped key parts that keep the JSON kind), `key::canonical` (the canonical JSON of compound values: maps sorted), `key::bound` (names past `CACHE_MAX_KEY_BYTES` as a readable head and a SHA-256) | names |
+//! | stores | `store` (the `Store` trait), `store::memory` (with its weight of an entry and its books), `store::redis` (with `server`: version check, refused connections), `store::tiered` | where bytes live |
 //! | primitives | `breaker`, `codec`, `metrics`, `policy`, `tenant` | small pieces with no knowledge of the above |
 //!
 //! # Optional features
@@ -114,7 +114,7 @@ pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
 pub use crate::key::Tag;
-pub use crate::metrics::{InvalidationStats, PolicyStats, Stats};
+pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};
 pub use cache_macros::{cache_evict, cache_put, cached, TtlPolicy};
 
@@ -143,13 +143,5 @@ pub async fn init_from_env() -> Result<Cache, ConfigError> {
 
 /// The stats of the cache in use here (see [`Cache::current`]); empty when none is installed.
 pub fn stats() -> Stats {
-    Cache::current().map_or_else(
-        || Stats {
-            backend: "disabled",
-            breaker: BreakerState::Closed,
-            policies: Default::default(),
-            invalidations: Default::default(),
-        },
-        |cache| cache.stats(),
-    )
+    Cache::current().map_or_else(Stats::default, |cache| cache.stats())
 }

@@ -133,6 +133,48 @@ pub struct Stats {
     pub policies: BTreeMap<String, PolicyStats>,
     /// Invalidations that could not reach the store when asked, and what became of them.
     pub invalidations: InvalidationStats,
+    /// What the store reports about itself: the Redis server, the in-process bound.
+    pub store: StoreStats,
+    /// Writes whose key or an index name was longer than `CACHE_MAX_KEY_BYTES` (or whose tenant
+    /// segment was longer than 96 bytes), written as a readable head and a SHA-256.
+    pub shortened_keys: u64,
+}
+
+impl Default for Stats {
+    /// The stats of no cache at all: disabled, nothing counted.
+    fn default() -> Self {
+        Self {
+            backend: "disabled",
+            breaker: BreakerState::Closed,
+            policies: BTreeMap::new(),
+            invalidations: InvalidationStats::default(),
+            store: StoreStats::default(),
+            shortened_keys: 0,
+        }
+    }
+}
+
+/// The store's own state, beside the counters of the calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// The Redis server's version (`INFO server`), once it answered.
+    pub redis_version: Option<String>,
+    /// Why the store refuses to cache although the server answers (e.g. a Redis older than
+    /// 7.0): every call runs the function, and nothing is written.
+    pub refused: Option<String>,
+    /// What is wrong with the connection while it fails for a reason the server gave (e.g.
+    /// "authentication failed", "database 20 does not exist"); `None` once it works.
+    pub connection_problem: Option<String>,
+    /// Bytes the in-process store (or local tier) accounts for its entries: keys, encoded and
+    /// decoded values, index names and a per-entry overhead.
+    pub memory_bytes: u64,
+    /// Its bound, `CACHE_MEMORY_MAX_BYTES` (0 without an in-process store).
+    pub memory_max_bytes: u64,
+    /// Entries it holds.
+    pub memory_entries: u64,
+    /// Values not kept in-process because they alone would take more than the bound.
+    pub too_large_for_memory: u64,
 }
 
 /// Invalidations that failed and were kept for replay (none are dropped silently).

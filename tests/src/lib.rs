@@ -110,6 +110,13 @@ impl RedisServer {
         }
     }
 
+    /// Starts the server again on the same port with other extra arguments (replacing those
+    /// it was started with), e.g. `["--requirepass", "secret"]`.
+    pub fn restart_with(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|a| (*a).to_owned()).collect();
+        self.restart();
+    }
+
     /// Stops the process with SIGSTOP: connections stay open and nothing answers.
     pub fn pause(&self) {
         self.signal("STOP");
@@ -185,7 +192,8 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
 }
 
-/// Whether a Redis server on `port` answers `PING`.
+/// Whether a Redis server on `port` answers `PING` (with `PONG`, or with `NOAUTH` when it
+/// was started with `--requirepass`).
 pub fn ping(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
@@ -196,5 +204,5 @@ pub fn ping(port: u16) -> bool {
         return false;
     }
     let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    stream.read_exact(&mut reply).is_ok() && (&reply == b"+PONG\r\n" || &reply == b"-NOAUTH")
 }

@@ -4,19 +4,21 @@
 //! |---|---|---|
 //! | `REDIS_URL` | unset | `redis://[user:pass@]host[:port][/db]`, `rediss://…` (feature `tls`) or `redis+unix:///path`; unset or empty: the in-process store |
 //! | `CACHE_ENABLED` | `true` | `false`: every `#[cached]` function runs uncached |
-//! | `CACHE_PREFIX` | `v1` | first key segment; letters, digits, `-`, `_`, `.` |
+//! | `CACHE_PREFIX` | `v1` | first key segment; 1 to 64 letters, digits, `-`, `_`, `.` |
 //! | `CACHE_OPERATION_TIMEOUT_MS` | `250` | deadline of one Redis read (a lookup) |
 //! | `CACHE_WRITE_TIMEOUT_MS` | `250` | deadline of one Redis write; the caller waits at most this long for it |
 //! | `CACHE_CONNECT_TIMEOUT_MS` | `500` | deadline of one connection attempt |
 //! | `CACHE_BREAKER_THRESHOLD` | `3` | consecutive failures that open the breaker |
 //! | `CACHE_BREAKER_COOL_DOWN_MS` | `2000` | how long an open breaker skips Redis before probing |
 //! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results are returned but not stored |
-//! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store (keys + values) |
+//! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store or local tier: keys, JSON, decoded copies, index memberships and per-entry bookkeeping |
+//! | `CACHE_MAX_KEY_BYTES` | `512` | longer keys and index names keep a readable head and end in a SHA-256 of the whole name; at least 256 |
 //! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
-//! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600` |
+//! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600`; at most 100 years |
 
 use std::time::Duration;
 
+mod env;
 mod error;
 mod url;
 
@@ -25,12 +27,12 @@ use self::error::Setting;
 use self::url::{redact, redis_client};
 use crate::cache::Cache;
 use crate::engine::Engine;
-use crate::key::KeyLayout;
+use crate::key::{KeyLayout, DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
 use crate::policy::{TtlOverrides, TtlPolicy};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::{RedisSettings, RedisStore};
 use crate::store::tiered::TieredStore;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Builds a [`Cache`]. Starts from the defaults; [`CacheBuilder::from_env`] starts from the
 /// environment instead.
@@ -62,6 +64,7 @@ pub struct CacheBuilder {
     breaker_cool_down: Duration,
     max_value_bytes: usize,
     memory_max_bytes: u64,
+    max_key_bytes: Setting<usize>,
     local_ttl: Option<Duration>,
     overrides: TtlOverrides,
 }
@@ -89,70 +92,13 @@ impl CacheBuilder {
             breaker_cool_down: Duration::from_secs(2),
             max_value_bytes: 1 << 20,
             memory_max_bytes: 64 << 20,
+            max_key_bytes: Setting {
+                value: DEFAULT_KEY_BYTES,
+                origin: "CacheBuilder::max_key_bytes",
+            },
             local_ttl: None,
             overrides: TtlOverrides::default(),
         }
-    }
-
-    /// The defaults, overridden by the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars())
-    }
-
-    /// The defaults, overridden by `vars` (name, value) as if they were the environment.
-    pub fn from_vars(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        let mut builder = Self::new();
-        for (name, value) in vars {
-            builder.apply_var(&name, value)?;
-        }
-        Ok(builder)
-    }
-
-    fn apply_var(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
-        match name {
-            "REDIS_URL" => {
-                self.redis_url = (!value.trim().is_empty()).then(|| Setting {
-                    value: value.trim().to_owned(),
-                    origin: "REDIS_URL",
-                });
-            }
-            "REDIS_CLUSTER_NODES" if !value.trim().is_empty() => {
-                return Err(ConfigError::new(
-                    name,
-                    "Redis Cluster is not supported yet: point REDIS_URL at a single server (or a proxy) and unset REDIS_CLUSTER_NODES",
-                ));
-            }
-            "CACHE_ENABLED" => self.enabled = parse_bool(name, &value)?,
-            "CACHE_PREFIX" => {
-                self.prefix = Setting {
-                    value,
-                    origin: "CACHE_PREFIX",
-                }
-            }
-            "CACHE_OPERATION_TIMEOUT_MS" => self.operation_timeout = parse_millis(name, &value)?,
-            "CACHE_WRITE_TIMEOUT_MS" => self.write_timeout = parse_millis(name, &value)?,
-            "CACHE_CONNECT_TIMEOUT_MS" => self.connect_timeout = parse_millis(name, &value)?,
-            "CACHE_BREAKER_THRESHOLD" => {
-                self.breaker_threshold = u32::try_from(parse_positive(name, &value)?)
-                    .map_err(|_| ConfigError::new(name, "must be at most 4294967295"))?
-            }
-            "CACHE_BREAKER_COOL_DOWN_MS" => self.breaker_cool_down = parse_millis(name, &value)?,
-            "CACHE_MAX_VALUE_BYTES" => {
-                self.max_value_bytes = usize::try_from(parse_positive(name, &value)?)
-                    .map_err(|_| ConfigError::new(name, "is too large"))?
-            }
-            "CACHE_MEMORY_MAX_BYTES" => self.memory_max_bytes = parse_positive(name, &value)?,
-            "CACHE_LOCAL_TTL_MS" => self.local_ttl = Some(parse_millis(name, &value)?),
-            _ => {
-                if let Some(policy) = name.strip_prefix("CACHE_TTL_") {
-                    let seconds = parse_positive(name, &value)?;
-                    self.overrides.set(policy, Duration::from_secs(seconds));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Use Redis at `url` instead of the in-process store.
@@ -217,9 +163,20 @@ impl CacheBuilder {
         self
     }
 
-    /// The bound of the in-process store, keys and values (default 64 MiB).
+    /// The bound of the in-process store or local tier (default 64 MiB): what its entries hold,
+    /// keys, JSON, decoded copies, index memberships and per-entry bookkeeping.
     pub fn memory_max_bytes(mut self, bytes: u64) -> Self {
         self.memory_max_bytes = bytes;
+        self
+    }
+
+    /// Keys and index names longer than this (default 512 bytes, at least 256) keep a readable
+    /// head and end in the SHA-256 of the whole name; tenant segments longer than 96 bytes too.
+    pub fn max_key_bytes(mut self, bytes: usize) -> Self {
+        self.max_key_bytes = Setting {
+            value: bytes,
+            origin: "CacheBuilder::max_key_bytes",
+        };
         self
     }
 
@@ -241,6 +198,7 @@ impl CacheBuilder {
     pub async fn build(self) -> Result<Cache, ConfigError> {
         let prefix = self.prefix;
         if prefix.value.is_empty()
+            || prefix.value.len() > MAX_PREFIX
             || !prefix
                 .value
                 .bytes()
@@ -249,16 +207,34 @@ impl CacheBuilder {
             return Err(ConfigError::new(
                 prefix.origin,
                 format!(
-                    "`{}` is not a valid key prefix: use one or more letters, digits, `-`, `_` or `.`",
+                    "`{}` is not a valid key prefix: use 1 to {MAX_PREFIX} letters, digits, `-`, `_` or `.`",
                     prefix.value
                 ),
             ));
         }
-        let layout = KeyLayout::new(prefix.value);
+        let max_key_bytes = self.max_key_bytes;
+        if max_key_bytes.value < MIN_KEY_BYTES {
+            return Err(ConfigError::new(
+                max_key_bytes.origin,
+                format!(
+                    "`{}` is too small: keys need at least {MIN_KEY_BYTES} bytes (the prefix, the tenant and a hash)",
+                    max_key_bytes.value
+                ),
+            ));
+        }
+        let layout = KeyLayout::new(prefix.value, max_key_bytes.value);
         let store: Option<Box<dyn Store>> = match (&self.redis_url, self.enabled) {
             (_, false) => None,
             (None, true) => Some(Box::new(MemoryStore::new(self.memory_max_bytes))),
             (Some(url), true) => {
+                // The Redis client, its deadlines and the local tier's subscriber run on tokio;
+                // without a runtime they would panic on first use.
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(ConfigError::new(
+                        url.origin,
+                        "the Redis store needs a tokio runtime (with I/O and time enabled): build the cache from inside one, e.g. in `#[tokio::main]`",
+                    ));
+                }
                 let client = redis_client(url)?;
                 let settings = RedisSettings {
                     connect_timeout: self.connect_timeout,
@@ -269,22 +245,34 @@ impl CacheBuilder {
                 };
                 let store = RedisStore::new(client.clone(), &settings)
                     .map_err(|e| ConfigError::new(url.origin, e.to_string()))?;
+                let shown = redact(&url.value);
                 match store.ping().await {
                     Ok(()) => {
-                        tracing::info!(url = %redact(&url.value), "cache: connected to Redis")
+                        let version = store.server_stats().redis_version.unwrap_or_default();
+                        tracing::info!(url = %shown, %version, "cache: connected to Redis")
                     }
-                    Err(error) => {
-                        tracing::warn!(url = %redact(&url.value), %error, "cache: Redis does not answer yet; calls run uncached until it does")
-                    }
+                    // Logged by the store, once.
+                    Err(StoreError::Refused(_)) => {}
+                    Err(error) => match store.server_stats().connection_problem {
+                        Some(problem) => {
+                            tracing::error!(url = %shown, %problem, "cache: Redis refuses the connection; calls run uncached until it is fixed")
+                        }
+                        None => {
+                            tracing::warn!(url = %shown, %error, "cache: Redis does not answer yet; calls run uncached until it does")
+                        }
+                    },
                 }
                 match self.local_ttl {
-                    Some(local_ttl) => Some(Box::new(TieredStore::new(
-                        MemoryStore::new(self.memory_max_bytes),
-                        store,
-                        client,
-                        local_ttl,
-                        layout.channel(),
-                    ))),
+                    Some(local_ttl) => Some(Box::new(
+                        TieredStore::new(
+                            MemoryStore::new(self.memory_max_bytes),
+                            store,
+                            client,
+                            local_ttl,
+                            layout.channel(),
+                        )
+                        .map_err(|error| ConfigError::new(url.origin, error.to_string()))?,
+                    )),
                     None => Some(Box::new(store)),
                 }
             }
@@ -296,31 +284,6 @@ impl CacheBuilder {
             self.max_value_bytes,
         )))
     }
-}
-
-fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::new(
-            name,
-            format!("`{value}` is not a boolean: use true or false"),
-        )),
-    }
-}
-
-fn parse_positive(name: &str, value: &str) -> Result<u64, ConfigError> {
-    match value.trim().parse::<u64>() {
-        Ok(number) if number > 0 => Ok(number),
-        _ => Err(ConfigError::new(
-            name,
-            format!("`{value}` is not a whole number greater than zero"),
-        )),
-    }
-}
-
-fn parse_millis(name: &str, value: &str) -> Result<Duration, ConfigError> {
-    parse_positive(name, value).map(Duration::from_millis)
 }
 
 #[cfg(test)]

@@ -100,3 +100,28 @@ fn ttl_overrides_come_from_the_environment() {
         Duration::from_secs(600)
     );
 }
+
+#[test]
+fn non_utf8_variables_are_ignored_unless_they_are_ours() {
+    use std::os::unix::ffi::OsStringExt;
+    let bad = || std::ffi::OsString::from_vec(b"caf\xe9".to_vec());
+    let builder = CacheBuilder::from_vars_os([
+        (std::ffi::OsString::from("OTHER"), bad()),
+        (bad(), bad()),
+        ("CACHE_PREFIX".into(), "billing".into()),
+    ])
+    .unwrap();
+    assert_eq!(builder.prefix.value, "billing");
+    let error = CacheBuilder::from_vars_os([("REDIS_URL".into(), bad())]).unwrap_err();
+    assert_eq!(error.setting(), "REDIS_URL");
+    assert!(error.to_string().contains("not valid UTF-8"), "{error}");
+}
+
+#[test]
+fn ttl_overrides_are_bounded_by_what_redis_accepts() {
+    let max = crate::store::MAX_TTL.as_secs().to_string();
+    assert!(CacheBuilder::from_vars(vars(&[("CACHE_TTL_NEWS_DATA", &max)])).is_ok());
+    let over = (crate::store::MAX_TTL.as_secs() + 1).to_string();
+    let error = CacheBuilder::from_vars(vars(&[("CACHE_TTL_NEWS_DATA", &over)])).unwrap_err();
+    assert_eq!(error.setting(), "CACHE_TTL_NEWS_DATA");
+}

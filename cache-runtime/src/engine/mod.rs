@@ -114,6 +114,8 @@ impl Engine {
                 }),
             policies: self.metrics.snapshot(),
             invalidations: self.pending.stats(),
+            store: self.store.as_ref().map(|s| s.stats()).unwrap_or_default(),
+            shortened_keys: self.layout.shortened_writes(),
         }
     }
 
@@ -130,7 +132,7 @@ impl Engine {
 
     fn store_failed(&self, counters: &Counters, operation: &'static str, error: &StoreError) {
         Counters::add(&counters.errors);
-        if matches!(error, StoreError::BreakerOpen) {
+        if matches!(error, StoreError::BreakerOpen | StoreError::Refused(_)) {
             return;
         }
         if let Some(held_back) = self.store_errors.admit() {

@@ -15,10 +15,21 @@
 //! - `function` is the function's identity (module path, impl type, name) with `.` for `::`;
 //!   `policy` the policy's identity (module path, enum, variant) likewise. Both are escaped like
 //!   argument values ([`part`]), so neither can hold `:` or a glob character.
+//!
+//! Every name is bounded ([`bound`]): an entry key or index name longer than
+//! `CACHE_MAX_KEY_BYTES` (default 512), or a tenant segment longer than 96 bytes, keeps a
+//! readable head (always the prefix and tenant segment) and ends in `#h` and the SHA-256 of the
+//! whole name, e.g. `v1:t=acme:report:aaaa…aaaa#h3f9c…`.
 
+mod bound;
 mod canonical;
 mod part;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use self::bound::{shorten, MAX_TENANT_SEGMENT};
+pub(crate) use self::bound::{DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
 pub(crate) use self::part::KeyError;
 use self::part::{escape_into, write_part};
 
@@ -35,12 +46,26 @@ const VERSION: &str = "#v";
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLayout {
     prefix: String,
+    /// The longest entry key or index name before it is shortened to a head and a hash.
+    max_key_bytes: usize,
+    /// Writes whose entry key or an index name was shortened.
+    shortened: Arc<AtomicU64>,
 }
 
 impl KeyLayout {
-    /// `prefix` is checked by the configuration (letters, digits, `-`, `_`, `.`).
-    pub(crate) fn new(prefix: String) -> Self {
-        Self { prefix }
+    /// `prefix` is checked by the configuration (letters, digits, `-`, `_`, `.`; at most
+    /// [`MAX_PREFIX`] bytes), and so is `max_key_bytes` (at least [`MIN_KEY_BYTES`]).
+    pub(crate) fn new(prefix: String, max_key_bytes: usize) -> Self {
+        Self {
+            prefix,
+            max_key_bytes,
+            shortened: Arc::default(),
+        }
+    }
+
+    /// How many writes had a name longer than the bound, written as a head and a hash.
+    pub(crate) fn shortened_writes(&self) -> u64 {
+        self.shortened.load(Ordering::Relaxed)
     }
 
     pub(crate) fn prefix(&self) -> &str {
@@ -49,7 +74,8 @@ impl KeyLayout {
 
     /// The full entry key of `key`: `{prefix}:{tenant}:{key}[#v{version}]`. The tenant is the
     /// key's own (`tenant = arg`) if it has one, else `scope_tenant`, read by the caller when the
-    /// operation runs.
+    /// operation runs. Past the bound, the key is shortened to a head and a hash (the prefix and
+    /// tenant segment always stay).
     pub(crate) fn entry(
         &self,
         key: KeyBuilder,
@@ -73,6 +99,7 @@ impl KeyLayout {
             full.push_str(VERSION);
             full.push_str(&version.to_string());
         }
+        shorten(&mut full, tenant_end + 1, self.max_key_bytes);
         EntryKey {
             key: full,
             tenant_end,
@@ -101,7 +128,7 @@ impl KeyLayout {
         prefix
     }
 
-    /// The index sets an entry joins.
+    /// The index sets an entry joins (for its write: a shortened name is counted here).
     pub(crate) fn indexes(
         &self,
         entry: &EntryKey,
@@ -120,17 +147,34 @@ impl KeyLayout {
         for tag in &entry.tags {
             sets.push(self.tenant_index(tenant, &format!("tag:{tag}")));
         }
+        if is_short(&entry.key) || sets.iter().any(|set| is_short(set)) {
+            self.shortened.fetch_add(1, Ordering::Relaxed);
+        }
         sets
     }
 
     /// Every entry of the function with this identity, every tenant.
     pub(crate) fn function_index(&self, function: &str) -> String {
-        format!("{}:idx:fn:{}", self.prefix, function_text(function))
+        self.bounded_index(format!(
+            "{}:idx:fn:{}",
+            self.prefix,
+            function_text(function)
+        ))
     }
 
     /// Every entry of the policy with this identity, every tenant.
     pub(crate) fn policy_index(&self, policy: &str) -> String {
-        format!("{}:idx:policy:{}", self.prefix, function_text(policy))
+        self.bounded_index(format!(
+            "{}:idx:policy:{}",
+            self.prefix,
+            function_text(policy)
+        ))
+    }
+
+    /// `name`, shortened past the bound; `{prefix}:idx:` always stays.
+    fn bounded_index(&self, mut name: String) -> String {
+        shorten(&mut name, self.prefix.len() + 5, self.max_key_bytes);
+        name
     }
 
     /// Every entry of one tenant.
@@ -175,7 +219,7 @@ impl KeyLayout {
             .strip_prefix(self.prefix.as_str())
             .and_then(|rest| rest.strip_prefix(':'))
             .unwrap_or(name);
-        format!("{}:idx:{rest}{MARK}", self.prefix)
+        self.bounded_index(format!("{}:idx:{rest}{MARK}", self.prefix))
     }
 
     /// The marks a write of `entry` joining `sets` must not find newer than itself: its own, its
@@ -195,8 +239,16 @@ impl KeyLayout {
         format!("{}:", self.prefix)
     }
 
+    /// `{prefix}:idx:{tenant}:{rest}`, shortened past the bound; the part up to the tenant
+    /// segment always stays, so that a tenant's index sets share their prefix.
     fn tenant_index(&self, tenant: &str, rest: &str) -> String {
-        format!("{}:idx:{tenant}:{rest}", self.prefix)
+        let mut name = format!("{}:idx:{tenant}:{rest}", self.prefix);
+        shorten(
+            &mut name,
+            self.prefix.len() + 5 + tenant.len() + 1,
+            self.max_key_bytes,
+        );
+        name
     }
 }
 
@@ -252,15 +304,27 @@ fn segment(tenant: Option<&str>) -> String {
     out
 }
 
-/// The tenant segment: `t={escaped id}`, or `_` outside any tenant.
+/// The tenant segment: `t={escaped id}` (shortened past 96 bytes), or `_` outside any tenant.
 fn write_tenant(out: &mut String, tenant: Option<&str>) {
     match tenant {
         Some(id) => {
+            let start = out.len();
             out.push_str("t=");
             escape_into(out, id);
+            if out.len() - start > MAX_TENANT_SEGMENT {
+                let mut segment = out.split_off(start);
+                shorten(&mut segment, 2, MAX_TENANT_SEGMENT);
+                out.push_str(&segment);
+            }
         }
         None => out.push('_'),
     }
+}
+
+/// Whether `name` (or its tenant segment) was shortened to a head and a hash: no other name
+/// contains `#h` (see [`bound`]).
+fn is_short(name: &str) -> bool {
+    name.contains("#h")
 }
 
 /// An entry key under construction: template text, escaped argument values and tags, without
@@ -394,93 +458,4 @@ impl Tag {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_names_keep_tenants_apart() {
-        let layout = KeyLayout::new("v1".to_owned());
-        let mut builder = KeyBuilder::new(None);
-        builder.text("quote:");
-        builder.arg("7203").unwrap();
-        builder.tag("ticker");
-        builder.arg("7203").unwrap();
-        let entry = layout.entry(builder, Some("acme"), 0);
-        assert_eq!(entry.key, "v1:t=acme:quote:7203");
-        assert_eq!(
-            layout.indexes(
-                &entry,
-                "svc::quotes::quote",
-                Some("svc::Policy::StockPrice")
-            ),
-            [
-                "v1:idx:fn:svc.quotes.quote",
-                "v1:idx:t=acme:all",
-                "v1:idx:t=acme:fn:svc.quotes.quote",
-                "v1:idx:policy:svc.Policy.StockPrice",
-                "v1:idx:t=acme:policy:svc.Policy.StockPrice",
-                "v1:idx:t=acme:tag:ticker:7203",
-            ]
-        );
-    }
-
-    #[test]
-    fn versions_stale_copies_and_leases_are_suffixes_of_the_entry() {
-        let layout = KeyLayout::new("v1".to_owned());
-        let entry = layout.entry(KeyBuilder::new(None), None, 2);
-        assert_eq!(entry.key, "v1:_:#v2");
-        assert_eq!(stale_key(&entry.key), "v1:_:#v2#stale");
-        assert_eq!(lock_key(&entry.key), "v1:_:#v2#lock");
-    }
-
-    #[test]
-    fn a_tenant_argument_wins_over_the_scope() {
-        let layout = KeyLayout::new("v1".to_owned());
-        let mut builder = KeyBuilder::new(Some("a:b"));
-        builder.text("quote:");
-        builder.arg("7203").unwrap();
-        assert!(builder.has_tenant());
-        let entry = layout.entry(builder.clone(), Some("acme"), 0);
-        assert_eq!(entry.key, "v1:t=a%3Ab:quote:7203");
-        assert_eq!(entry.tenant_segment("v1"), "t=a%3Ab");
-        let entry = layout.entry(KeyBuilder::new(None), Some("acme"), 0);
-        assert_eq!(entry.tenant_segment("v1"), "t=acme");
-    }
-
-    #[test]
-    fn tenant_segments_cannot_collide_with_no_tenant() {
-        let layout = KeyLayout::new("v1".to_owned());
-        assert_eq!(layout.tenant_entries(None), "v1:_:");
-        assert_eq!(layout.tenant_entries(Some("_")), "v1:t=_:");
-        assert_eq!(layout.tenant_entries(Some("")), "v1:t=:");
-        assert_eq!(layout.tenant_entries(Some("a:b*")), "v1:t=a%3Ab%2A:");
-    }
-
-    #[test]
-    fn marks_live_in_the_bookkeeping_namespace_and_name_what_they_guard() {
-        let layout = KeyLayout::new("v1".to_owned());
-        let mut key = KeyBuilder::new(None);
-        key.text("all");
-        let entry = layout.entry(key, Some("acme"), 0);
-        let sets = layout.indexes(&entry, "svc::quote", None);
-        assert_eq!(
-            layout.write_marks(&entry, &sets[..2]),
-            [
-                "v1:idx:t=acme:all#inv",
-                "v1:idx:idx:fn:svc.quote#inv",
-                "v1:idx:idx:t=acme:all#inv",
-                "v1:idx:t=acme:#inv",
-                "v1:idx:#inv",
-            ]
-        );
-        assert_eq!(
-            layout.mark(&layout.tenant_entries(Some("acme"))),
-            "v1:idx:t=acme:#inv"
-        );
-    }
-
-    #[test]
-    fn identities_become_escaped_dotted_text() {
-        assert_eq!(function_text("svc::Svc<_>::load"), "svc.Svc%3C_%3E.load");
-    }
-}
+mod tests;

@@ -26,6 +26,7 @@ pub(crate) mod redis;
 pub(crate) mod tiered;
 
 use crate::breaker::BreakerState;
+use crate::metrics::StoreStats;
 
 /// A failed store operation. Never reaches a caller of a cached function: it is counted and
 /// logged, and the function's own result is returned.
@@ -37,13 +38,15 @@ pub(crate) enum StoreError {
     Timeout,
     /// The store answered with an error, or the connection failed.
     Redis(::redis::RedisError),
+    /// The server answers, but the store will not use it (a Redis older than 7.0).
+    Refused(self::redis::Refusal),
 }
 
 impl StoreError {
     /// Whether the store is unreachable (as opposed to refusing one command).
     pub(crate) fn is_outage(&self) -> bool {
         match self {
-            StoreError::BreakerOpen | StoreError::Timeout => true,
+            StoreError::BreakerOpen | StoreError::Timeout | StoreError::Refused(_) => true,
             StoreError::Redis(error) => is_outage(error),
         }
     }
@@ -55,6 +58,7 @@ impl std::fmt::Display for StoreError {
             StoreError::BreakerOpen => f.write_str("breaker open"),
             StoreError::Timeout => f.write_str("timed out"),
             StoreError::Redis(error) => write!(f, "{error}"),
+            StoreError::Refused(refusal) => write!(f, "{refusal}"),
         }
     }
 }
@@ -160,6 +164,11 @@ pub(crate) trait Store: Send + Sync {
         BreakerState::Closed
     }
 
+    /// What the store reports about itself for `Stats::store`.
+    fn stats(&self) -> StoreStats {
+        StoreStats::default()
+    }
+
     /// The store's clock now, for [`Guard::began`]: read before a value is computed.
     fn now(&self) -> StoreFuture<'_, Stamp>;
 
@@ -214,14 +223,19 @@ pub(crate) trait Store: Send + Sync {
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()>;
 }
 
+/// The longest TTL written to a store: 100 years. Redis refuses an expiry whose deadline
+/// (now + `PX`) overflows a signed 64-bit count of milliseconds, and refuses the whole write
+/// with it; longer TTLs (a builder override, a TTL plus a stale window) are cut to this.
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Microseconds, saturating: the unit of Redis stamps.
 pub(crate) fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Milliseconds for a store command: at least 1, at most `u64::MAX`.
+/// Milliseconds for a store command: at least 1, at most [`MAX_TTL`].
 pub(crate) fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
+    u64::try_from(duration.min(MAX_TTL).as_millis())
         .unwrap_or(u64::MAX)
         .max(1)
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::runtime::{Handle, TryCurrentError};
 use tokio::task::JoinHandle;
 
 use super::memory::MemoryStore;
@@ -24,6 +25,7 @@ use super::{
     Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreError, StoreFuture, Write,
 };
 use crate::breaker::BreakerState;
+use crate::metrics::StoreStats;
 
 pub(crate) struct TieredStore {
     local: Arc<Copies>,
@@ -86,27 +88,28 @@ impl Event<'_> {
 }
 
 impl TieredStore {
-    /// Spawns the subscriber on the current tokio runtime; `channel` is where every process's
-    /// tier publishes its invalidations.
+    /// Spawns the subscriber on the current tokio runtime (an error outside one); `channel` is
+    /// where every process's tier publishes its invalidations.
     pub(crate) fn new(
         local: MemoryStore,
         remote: RedisStore,
         client: redis::Client,
         local_ttl: Duration,
         channel: String,
-    ) -> Self {
+    ) -> Result<Self, TryCurrentError> {
+        let runtime = Handle::try_current()?;
         let local = Arc::new(Copies {
             copies: local,
             invalidations: AtomicU64::new(0),
         });
-        let subscriber = tokio::spawn(subscribe(client, channel.clone(), Arc::clone(&local)));
-        Self {
+        let subscriber = runtime.spawn(subscribe(client, channel.clone(), Arc::clone(&local)));
+        Ok(Self {
             local,
             remote,
             local_ttl,
             channel,
             subscriber,
-        }
+        })
     }
 
     /// A lookup in Redis; a hit is copied locally, decoded with `read.decode` when given, so
@@ -276,6 +279,16 @@ impl Store for TieredStore {
 
     fn breaker_state(&self) -> BreakerState {
         self.remote.breaker_state()
+    }
+
+    fn stats(&self) -> StoreStats {
+        let remote = self.remote.server_stats();
+        StoreStats {
+            redis_version: remote.redis_version,
+            refused: remote.refused,
+            connection_problem: remote.connection_problem,
+            ..self.local.copies.memory_stats()
+        }
     }
 
     fn now(&self) -> StoreFuture<'_, Stamp> {

@@ -7,8 +7,10 @@ use bytes::Bytes;
 
 use std::sync::LazyLock;
 
-use super::{glob_escape_into, RedisStore, BATCH, UNLOCK, WRITE};
+use super::scripts::{UNLOCK, WRITE};
+use super::{glob_escape_into, RedisStore, BATCH};
 use crate::breaker::BreakerState;
+use crate::metrics::StoreStats;
 use crate::store::{
     micros, millis, Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreError,
     StoreFuture, Write,
@@ -203,6 +205,10 @@ impl Store for RedisStore {
 
     fn breaker_state(&self) -> BreakerState {
         self.breaker.state()
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.server_stats()
     }
 
     fn now(&self) -> StoreFuture<'_, Stamp> {

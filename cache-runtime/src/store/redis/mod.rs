@@ -8,6 +8,8 @@
 //! What each store operation sends is in [`commands`].
 
 mod commands;
+mod scripts;
+mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,8 +19,11 @@ use arc_swap::ArcSwap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
+pub(crate) use self::server::Refusal;
+use self::server::{connection_problem, ServerState};
 use super::{is_outage, millis, Companion, Marks, Stamp, StoreError};
 use crate::breaker::{Breaker, Transition};
+use crate::metrics::StoreStats;
 
 /// Connection and resilience settings of the Redis store.
 #[derive(Debug, Clone)]
@@ -40,6 +45,12 @@ pub(crate) struct RedisStore {
     operation_timeout: Duration,
     write_timeout: Duration,
     breaker: Breaker,
+    /// The server's version and what is wrong with the connection, if anything.
+    server: ServerState,
+    /// The database number of the URL, for messages.
+    db: i64,
+    /// How long a server refused for its version is left alone before it is read again.
+    recheck: Duration,
 }
 
 impl RedisStore {
@@ -50,6 +61,7 @@ impl RedisStore {
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.operation_timeout.max(settings.write_timeout)));
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+        let db = client.get_connection_info().redis_settings().db();
         Ok(Self {
             client,
             config,
@@ -61,7 +73,20 @@ impl RedisStore {
                 settings.breaker_cool_down,
                 settings.operation_timeout + settings.connect_timeout,
             ),
+            server: ServerState::default(),
+            db,
+            recheck: settings.breaker_cool_down,
         })
+    }
+
+    /// The server's version, and what keeps the store from using it, if anything.
+    pub(crate) fn server_stats(&self) -> StoreStats {
+        StoreStats {
+            redis_version: self.server.version(),
+            refused: self.server.current_refusal(),
+            connection_problem: self.server.current_problem(),
+            ..StoreStats::default()
+        }
     }
 
     /// Answers `PING` within the operation timeout.
@@ -166,7 +191,7 @@ impl RedisStore {
         let set = self
             .run(self.write_timeout, |mut connection| async move {
                 redis::cmd("EVAL")
-                    .arg(MARK)
+                    .arg(scripts::MARK)
                     .arg(marks.names.len())
                     .arg(&marks.names)
                     .arg(millis(marks.ttl))
@@ -236,7 +261,10 @@ impl RedisStore {
     /// Starts over with a connection that connects on its next request.
     fn renew_connection(&self) {
         match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
-            Ok(connection) => self.connection.store(Arc::new(connection)),
+            Ok(connection) => {
+                self.connection.store(Arc::new(connection));
+                self.server.reconnected();
+            }
             Err(error) => tracing::warn!(%error, "cache: could not renew the Redis connection"),
         }
     }
@@ -252,21 +280,55 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
+        if let Some(refusal) = self.server.refused() {
+            return Err(StoreError::Refused(refusal));
+        }
         let Some(permit) = self.breaker.allow() else {
             return Err(StoreError::BreakerOpen);
         };
-        let outcome = tokio::time::timeout(timeout, operation(connection)).await;
+        let check = self.server.needs_check();
+        let outcome = tokio::time::timeout(timeout, async {
+            // A new connection: read its server's version before the first write through it.
+            if check {
+                if let Err(refusal) = self.check_server(connection.clone()).await? {
+                    return Ok(Err(refusal));
+                }
+            }
+            operation(connection).await.map(Ok)
+        })
+        .await;
         let (transition, result) = match outcome {
-            Ok(Ok(value)) => (self.breaker.record_success(permit), Ok(value)),
-            Ok(Err(error)) if is_outage(&error) => (
-                self.breaker.record_failure(permit),
-                Err(StoreError::Redis(error)),
-            ),
-            // The server answered (OOM, WRONGTYPE, a script error): it is up.
-            Ok(Err(error)) => (
+            Ok(Ok(Ok(value))) => {
+                self.server.healthy();
+                (self.breaker.record_success(permit), Ok(value))
+            }
+            Ok(Ok(Err(refusal))) => (
                 self.breaker.record_success(permit),
-                Err(StoreError::Redis(error)),
+                Err(StoreError::Refused(refusal)),
             ),
+            Ok(Err(error)) => match connection_problem(&error, self.db) {
+                // The server refuses the connection itself: that never heals by itself, so it
+                // counts as an outage, and the connection is rebuilt on each probe.
+                Some(problem) => {
+                    self.server.problem(problem);
+                    (
+                        self.breaker.record_failure(permit),
+                        Err(StoreError::Redis(error)),
+                    )
+                }
+                None if is_outage(&error) => (
+                    self.breaker.record_failure(permit),
+                    Err(StoreError::Redis(error)),
+                ),
+                // The server answered (OOM, WRONGTYPE, a script error): it is up.
+                None => {
+                    self.server.healthy();
+                    (
+                        self.breaker.record_success(permit),
+                        Err(StoreError::Redis(error)),
+                    )
+                }
+            },
             Err(_) => (
                 self.breaker.record_failure(permit),
                 Err(StoreError::Timeout),
@@ -274,9 +336,15 @@ impl RedisStore {
         };
         match transition {
             Transition::Opened => {
-                tracing::warn!(
-                    "cache: Redis is failing; calls run uncached for the breaker's cool-down before it probes again"
-                );
+                match self.server.current_problem() {
+                    Some(problem) => tracing::error!(
+                        %problem,
+                        "cache: Redis refuses the connection; calls run uncached, and the connection is rebuilt on each probe until it is fixed"
+                    ),
+                    None => tracing::warn!(
+                        "cache: Redis is failing; calls run uncached for the breaker's cool-down before it probes again"
+                    ),
+                }
                 self.renew_connection();
             }
             Transition::Closed => tracing::info!("cache: Redis answers again; caching resumed"),
@@ -287,55 +355,30 @@ impl RedisStore {
     }
 }
 
-/// Sets every key to the server's time in microseconds, for `ARGV[1]` milliseconds: the marks an
-/// invalidation leaves for writes that began before it (see `WRITE`).
-pub(super) const MARK: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local set = 0
-for _, key in ipairs(KEYS) do
-  local reply = redis.pcall('SET', key, now, 'PX', ARGV[1])
-  if type(reply) == 'table' and reply.ok then set = set + 1 end
-end
-return set
-";
-
-/// A guarded write, all or nothing. KEYS: the guard's marks (`ARGV[1]` of them), then per write
-/// its key and its index sets. ARGV: the number of marks, the server time (µs) before the value
-/// began to be computed, the marks' lifetime (µs), the number of writes, then per write: value,
-/// TTL (ms), number of index sets, index TTL (ms). Refused (0) when a mark was set at or after
-/// that time, or when it is too long ago for the marks to tell. Index memberships go before the
-/// entry: Redis checks `maxmemory` before each write command, so a write cut short leaves a
-/// member without an entry (harmless), never an entry that no invalidation can reach.
-pub(super) const WRITE: &str = r"
-local marks = tonumber(ARGV[1])
-if marks > 0 then
-  local began = tonumber(ARGV[2])
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  if now - began >= tonumber(ARGV[3]) then return 0 end
-  for i = 1, marks do
-    local at = redis.call('GET', KEYS[i])
-    if at and tonumber(at) >= began then return 0 end
-  end
-end
-local k, a = marks + 1, 5
-for _ = 1, tonumber(ARGV[4]) do
-  local key, sets = KEYS[k], tonumber(ARGV[a + 2])
-  for s = 1, sets do
-    redis.call('SADD', KEYS[k + s], key)
-    redis.call('PEXPIRE', KEYS[k + s], ARGV[a + 3], 'NX')
-    redis.call('PEXPIRE', KEYS[k + s], ARGV[a + 3], 'GT')
-  end
-  redis.call('SET', key, ARGV[a], 'PX', ARGV[a + 1])
-  k = k + 1 + sets
-  a = a + 4
-end
-return 1
-";
-
-/// Deletes the lease only if the caller's token still holds it.
-pub(super) const UNLOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+impl RedisStore {
+    /// Reads the server's version with `INFO server`: a refusal if it is too old to write to.
+    /// A server that does not answer `INFO` with its version (a proxy, an ACL without `INFO`)
+    /// is assumed to be recent enough.
+    async fn check_server(
+        &self,
+        mut connection: ConnectionManager,
+    ) -> Result<Result<(), Refusal>, RedisError> {
+        match redis::cmd("INFO")
+            .arg("server")
+            .query_async::<String>(&mut connection)
+            .await
+        {
+            Ok(info) => Ok(self.server.record_info(&info, self.recheck)),
+            Err(error) if is_outage(&error) || connection_problem(&error, self.db).is_some() => {
+                Err(error)
+            }
+            Err(_) => {
+                self.server.version_unknown();
+                Ok(Ok(()))
+            }
+        }
+    }
+}
 
 /// Keys per `SSCAN`/`SCAN` page and per `UNLINK`.
 pub(super) const BATCH: usize = 256;

@@ -2,12 +2,17 @@
 //! [`Store`] trait asks of every backend, done for real: index sets kept beside the entries, an
 //! ordered key set for prefix deletes, and leases that exclude.
 //!
-//! The books (key set and index sets) are updated on every write and by `moka`'s eviction
-//! listener when an entry leaves (expired, evicted for size, deleted). Each write carries a
-//! sequence number, so that the listener of an old entry never removes a newer entry of the same
-//! key from the books.
+//! The bound counts what an entry really holds ([`weight`]): key, bytes, decoded copy, index
+//! memberships and a per-entry overhead. A value that alone would take more than the bound is
+//! not kept. The books (key set and index sets, [`books`]) are updated on every write and by
+//! `moka`'s eviction listener when an entry leaves (expired, evicted for size, deleted). Each
+//! write carries a sequence number, so that the listener of an old entry never removes a newer
+//! entry of the same key from the books.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod books;
+mod weight;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -17,17 +22,20 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
 
+use self::books::Books;
+use self::weight::weigh;
 use super::{Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreFuture, Typed, Write};
+use crate::metrics::StoreStats;
 
 #[derive(Clone)]
 struct Entry {
     value: Bytes,
     ttl: Duration,
     written: Instant,
-    /// The index sets this entry belongs to.
-    indexes: Arc<[String]>,
     typed: Option<Typed>,
     sequence: u64,
+    /// What the entry weighs against the bound (see [`weight`]).
+    weight: u32,
 }
 
 struct PerEntryTtl;
@@ -48,45 +56,13 @@ impl Expiry<Arc<str>, Entry> for PerEntryTtl {
     }
 }
 
-/// Which keys exist (ordered, for prefix deletes) and which index sets hold them.
-#[derive(Default)]
-struct Books {
-    /// Key -> sequence number of its live write.
-    keys: BTreeMap<Arc<str>, u64>,
-    sets: HashMap<String, HashSet<Arc<str>>>,
-}
-
-impl Books {
-    fn written(&mut self, key: &Arc<str>, sequence: u64, indexes: &[String]) {
-        self.keys.insert(Arc::clone(key), sequence);
-        for set in indexes {
-            self.sets
-                .entry(set.clone())
-                .or_default()
-                .insert(Arc::clone(key));
-        }
-    }
-
-    fn removed(&mut self, key: &Arc<str>, sequence: u64, indexes: &[String]) {
-        if self.keys.get(key) != Some(&sequence) {
-            return;
-        }
-        self.keys.remove(key);
-        for set in indexes {
-            if let Some(members) = self.sets.get_mut(set) {
-                members.remove(key);
-                if members.is_empty() {
-                    self.sets.remove(set);
-                }
-            }
-        }
-    }
-}
-
 pub(crate) struct MemoryStore {
     entries: Cache<Arc<str>, Entry>,
     books: Arc<Mutex<Books>>,
     sequence: AtomicU64,
+    max_bytes: u64,
+    /// Values not kept because they alone weigh more than the bound.
+    too_large: AtomicU64,
     /// Lease key -> (token, end of the lease).
     leases: Mutex<HashMap<String, (String, Instant)>>,
     /// Invalidation mark -> (when it was set, when it ends), on `clock`.
@@ -106,19 +82,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MemoryStore {
-    /// A store holding at most about `max_bytes` of keys and values.
+    /// A store whose entries weigh at most `max_bytes` together (see [`weight`]).
     pub(crate) fn new(max_bytes: u64) -> Self {
         let books = Arc::new(Mutex::new(Books::default()));
         let listener_books = Arc::clone(&books);
         let entries = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|key: &Arc<str>, entry: &Entry| {
-                u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
-            })
+            .weigher(|_: &Arc<str>, entry: &Entry| entry.weight)
             .expire_after(PerEntryTtl)
             .eviction_listener(move |key: Arc<Arc<str>>, entry: Entry, cause| {
                 if cause != RemovalCause::Replaced {
-                    lock(&listener_books).removed(&key, entry.sequence, &entry.indexes);
+                    lock(&listener_books).removed(&key, entry.sequence);
                 }
             })
             .build();
@@ -126,6 +100,8 @@ impl MemoryStore {
             entries,
             books,
             sequence: AtomicU64::new(0),
+            max_bytes,
+            too_large: AtomicU64::new(0),
             leases: Mutex::default(),
             marks: Mutex::default(),
             clock: Instant::now(),
@@ -168,6 +144,18 @@ impl MemoryStore {
         self.entries.invalidate_all();
     }
 
+    /// The store's accounting, for [`crate::Stats::store`].
+    pub(crate) fn memory_stats(&self) -> StoreStats {
+        self.entries.run_pending_tasks();
+        StoreStats {
+            memory_bytes: self.entries.weighted_size(),
+            memory_max_bytes: self.max_bytes,
+            memory_entries: self.entries.entry_count(),
+            too_large_for_memory: self.too_large.load(Ordering::Relaxed),
+            ..StoreStats::default()
+        }
+    }
+
     fn found(entry: Entry, remaining: bool) -> Found {
         Found {
             remaining: remaining.then(|| entry.ttl.saturating_sub(entry.written.elapsed())),
@@ -180,19 +168,35 @@ impl MemoryStore {
     pub(crate) fn write(&self, writes: Vec<Write>) {
         let written = Instant::now();
         for write in writes {
+            let sets = write.index.map(|index| index.sets).unwrap_or_default();
+            let weight = weigh(
+                write.key.len(),
+                write.value.len(),
+                write.typed.is_some(),
+                sets.len(),
+            );
+            let weight = match u32::try_from(weight) {
+                Ok(weight) if u64::from(weight) <= self.max_bytes => weight,
+                // Kept, it would evict everything else and still not fit: not kept, and an
+                // older value of the key does not outlive this newer one.
+                _ => {
+                    self.too_large.fetch_add(1, Ordering::Relaxed);
+                    self.entries.invalidate(write.key.as_str());
+                    continue;
+                }
+            };
             let key: Arc<str> = Arc::from(write.key);
             let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-            let indexes: Arc<[String]> = write
-                .index
-                .map_or_else(|| Arc::from(Vec::new()), |index| Arc::from(index.sets));
-            lock(&self.books).written(&key, sequence, &indexes);
+            lock(&self.books).written(&key, sequence, sets);
             let entry = Entry {
-                value: write.value,
+                // A buffer of exactly the value's length: an encoder's buffer may have twice
+                // the capacity, which the weight would not see.
+                value: Bytes::copy_from_slice(&write.value),
                 ttl: write.ttl,
                 written,
-                indexes,
                 typed: write.typed,
                 sequence,
+                weight,
             };
             self.entries.insert(key, entry);
         }
@@ -214,7 +218,7 @@ impl MemoryStore {
 
     /// Deletes the members of the index set `set` synchronously, without walking other entries.
     pub(crate) fn remove_index(&self, set: &str, companion: Option<Companion>) -> u64 {
-        let members = lock(&self.books).sets.remove(set).unwrap_or_default();
+        let members = lock(&self.books).take_set(set);
         let mut deleted = 0;
         for member in members {
             if self.entries.remove(&*member).is_some() {
@@ -230,16 +234,7 @@ impl MemoryStore {
     /// Deletes every key starting with `prefix` synchronously, from the ordered key set. (Marks
     /// are kept apart from entries, so no prefix reaches them.)
     pub(crate) fn remove_prefix(&self, prefix: &str) -> u64 {
-        let keys: Vec<Arc<str>> = lock(&self.books)
-            .keys
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .map(|(key, _)| key)
-            .take_while(|key| key.starts_with(prefix))
-            .cloned()
-            .collect();
+        let keys = lock(&self.books).keys_under(prefix);
         keys.iter()
             .filter(|key| self.entries.remove(&***key).is_some())
             .count() as u64
@@ -252,7 +247,8 @@ impl MemoryStore {
         if leases.contains_key(key) {
             return false;
         }
-        leases.insert(key.to_owned(), (token.to_owned(), now + ttl));
+        let until = now.checked_add(ttl.min(super::MAX_TTL)).unwrap_or(now);
+        leases.insert(key.to_owned(), (token.to_owned(), until));
         true
     }
 
@@ -267,6 +263,10 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    fn stats(&self) -> StoreStats {
+        self.memory_stats()
     }
 
     fn now(&self) -> StoreFuture<'_, Stamp> {
@@ -367,76 +367,4 @@ impl Store for MemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::Index;
-
-    fn write(key: &str, sets: &[&str]) -> Write {
-        Write {
-            key: key.to_owned(),
-            value: Bytes::from_static(b"1"),
-            ttl: Duration::from_secs(60),
-            typed: None,
-            index: Some(Index {
-                sets: sets.iter().map(|s| (*s).to_owned()).collect(),
-                ttl: Duration::from_secs(60),
-            }),
-        }
-    }
-
-    #[test]
-    fn an_index_delete_removes_its_members_only() {
-        let store = MemoryStore::new(1 << 20);
-        store.write(vec![
-            write("a", &["s"]),
-            write("b", &["s", "t"]),
-            write("c", &["t"]),
-        ]);
-        assert_eq!(store.remove_index("s", None), 2);
-        assert!(matches!(store.get_local("a"), Local::Miss));
-        assert!(matches!(store.get_local("c"), Local::Hit(_)));
-        assert_eq!(store.remove_index("s", None), 0, "the set is gone");
-        assert_eq!(store.remove_index("t", None), 1, "b was already deleted");
-    }
-
-    #[test]
-    fn a_prefix_delete_removes_exactly_the_keys_under_it() {
-        let store = MemoryStore::new(1 << 20);
-        store.write(vec![
-            write("v1:t=a:x", &[]),
-            write("v1:t=a:y", &[]),
-            write("v1:t=ab:x", &[]),
-        ]);
-        assert_eq!(store.remove_prefix("v1:t=a:"), 2);
-        assert!(matches!(store.get_local("v1:t=ab:x"), Local::Hit(_)));
-    }
-
-    #[test]
-    fn a_rewritten_key_stays_in_the_books() {
-        let store = MemoryStore::new(1 << 20);
-        store.write(vec![write("k", &["s"])]);
-        store.write(vec![write("k", &["s"])]);
-        store.entries.run_pending_tasks();
-        assert_eq!(store.remove_prefix("k"), 1);
-    }
-
-    #[test]
-    fn a_lease_excludes_until_its_holder_releases_it() {
-        let store = MemoryStore::new(1 << 20);
-        let lease = Duration::from_secs(10);
-        assert!(store.lease("l", "one", lease));
-        assert!(!store.lease("l", "two", lease));
-        store.release("l", "two");
-        assert!(!store.lease("l", "two", lease), "only the holder releases");
-        store.release("l", "one");
-        assert!(store.lease("l", "two", lease));
-    }
-
-    #[test]
-    fn a_lease_runs_out() {
-        let store = MemoryStore::new(1 << 20);
-        assert!(store.lease("l", "one", Duration::from_millis(1)));
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(store.lease("l", "two", Duration::from_secs(10)));
-    }
-}
+mod tests;
