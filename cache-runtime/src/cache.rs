@@ -110,9 +110,10 @@ impl Cache {
     pub async fn purge_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
         let entries = self.engine.layout().tenant_entries(tenant);
         let deleted = self.engine.delete_prefix(&entries).await?;
-        // The tenant's index sets list its keys, which hold its argument values: they go too.
+        // The tenant's index sets and marks list its keys, which hold its argument values: they
+        // go too. The purge's own mark stays (for the marks' window), named by a hash.
         let indexes = self.engine.layout().tenant_indexes(tenant);
-        self.engine.delete_prefix(&indexes).await?;
+        self.engine.delete_bookkeeping(&indexes).await?;
         Ok(deleted)
     }
 }

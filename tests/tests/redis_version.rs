@@ -3,111 +3,107 @@
 //! on a server older than 7.0: calls run the function, nothing is written, `stats().store` says
 //! why, and caching starts once the server is upgraded.
 //!
-//! Only Redis 7 is installed where these tests run, so the old server is a stand-in: a small
-//! RESP server on loopback that answers as Redis 6.2 does (`INFO server` with
-//! `redis_version:6.2.14`, `PEXPIRE` with `NX`/`GT` refused as 6.2 refuses it), and that can be
-//! "upgraded" to 7.0.15 in place. The version parser and the decision are unit-tested in
-//! `cache-runtime` (`store::redis::server`).
+//! Only Redis 7 is installed where these tests run, so the old server is a real `redis-server`
+//! seen through a proxy on loopback that rewrites the version in its `INFO` replies to 6.x (the
+//! same length, so the reply stays well-formed), and that stops rewriting when the test
+//! "upgrades" it. Everything else is the real server's. The version parser and the decision are
+//! unit-tested in `cache-runtime` (`store::redis::server`).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cached, CacheBuilder};
 use cache_tests::inspect::policy;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use cache_tests::RedisServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// What the stand-in server has seen and holds.
-#[derive(Default)]
-struct Server {
-    version: Mutex<String>,
-    commands: Mutex<Vec<String>>,
-    data: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
-}
-
-impl Server {
-    fn commands(&self) -> Vec<String> {
-        self.commands.lock().unwrap().clone()
-    }
-
-    fn reply(&self, args: &[Vec<u8>]) -> Vec<u8> {
-        let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
-        self.commands.lock().unwrap().push(name.clone());
-        let version = self.version.lock().unwrap().clone();
-        match name.as_str() {
-            "PING" => b"+PONG\r\n".to_vec(),
-            "INFO" => bulk(format!("# Server\r\nredis_version:{version}\r\nredis_mode:standalone\r\n").as_bytes()),
-            "GET" => match self.data.lock().unwrap().get(&args[1]) {
-                Some(value) => bulk(value),
-                None => b"$-1\r\n".to_vec(),
-            },
-            "SET" => {
-                self.data
-                    .lock()
-                    .unwrap()
-                    .insert(args[1].clone(), args[2].clone());
-                b"+OK\r\n".to_vec()
-            }
-            "SADD" => b":1\r\n".to_vec(),
-            // Redis 6.2 knows no options of PEXPIRE.
-            "PEXPIRE" if args.len() > 3 && version.starts_with('6') => {
-                b"-ERR wrong number of arguments for 'pexpire' command\r\n".to_vec()
-            }
-            "PEXPIRE" => b":1\r\n".to_vec(),
-            "CLIENT" => b"-ERR Unknown subcommand or wrong number of arguments for 'SETINFO'. Try CLIENT HELP.\r\n".to_vec(),
-            _ => format!("-ERR unknown command '{name}'\r\n").into_bytes(),
-        }
-    }
-}
-
-fn bulk(bytes: &[u8]) -> Vec<u8> {
-    let mut out = format!("${}\r\n", bytes.len()).into_bytes();
-    out.extend_from_slice(bytes);
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
-/// Serves RESP arrays of bulk strings on `stream` until it closes.
-async fn serve(server: Arc<Server>, stream: TcpStream) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if read.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let count: usize = line.trim_start_matches('*').trim().parse().unwrap_or(0);
-        let mut args = Vec::with_capacity(count);
-        for _ in 0..count {
-            line.clear();
-            read.read_line(&mut line).await?;
-            let len: usize = line.trim_start_matches('$').trim().parse().unwrap_or(0);
-            let mut arg = vec![0; len + 2];
-            read.read_exact(&mut arg).await?;
-            arg.truncate(len);
-            args.push(arg);
-        }
-        if !args.is_empty() {
-            write.write_all(&server.reply(&args)).await?;
-        }
-    }
-}
-
-async fn start(version: &str) -> (Arc<Server>, String) {
-    let server = Arc::new(Server::default());
-    *server.version.lock().unwrap() = version.to_owned();
+/// A proxy to `server` whose `INFO` replies say `redis_version:{old}` while `old_version` is set.
+async fn proxy(
+    server: &RedisServer,
+    real: String,
+    old: String,
+    old_version: Arc<AtomicBool>,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("redis://{}", listener.local_addr().unwrap());
-    let accepting = Arc::clone(&server);
+    let upstream = server.port();
+    let (real, old) = (
+        format!("redis_version:{real}").into_bytes(),
+        format!("redis_version:{old}").into_bytes(),
+    );
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve(Arc::clone(&accepting), stream));
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                continue;
+            };
+            let (mut from_client, to_client) = client.into_split();
+            let (from_server, mut to_server) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut from_client, &mut to_server).await });
+            let rewrite = (real.clone(), old.clone(), Arc::clone(&old_version));
+            tokio::spawn(rewrite_replies(from_server, to_client, rewrite));
         }
     });
-    (server, url)
+    url
+}
+
+/// Copies `from` to `to`, replacing `real` by `old` (same length) while the flag is set. Only a
+/// tail that could be the start of `real` is held back until the next read.
+async fn rewrite_replies(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    (real, old, rewriting): (Vec<u8>, Vec<u8>, Arc<AtomicBool>),
+) -> std::io::Result<()> {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let read = from.read(&mut buffer).await?;
+        if read == 0 {
+            to.write_all(&pending).await?;
+            return Ok(());
+        }
+        pending.extend_from_slice(&buffer[..read]);
+        let mut held = 0;
+        if rewriting.load(Ordering::SeqCst) {
+            let mut at = 0;
+            while let Some(found) = find(&pending[at..], &real) {
+                let start = at + found;
+                pending[start..start + real.len()].copy_from_slice(&old);
+                at = start + real.len();
+            }
+            held = (1..real.len())
+                .rev()
+                .find(|&n| pending.ends_with(&real[..n]))
+                .unwrap_or(0);
+        }
+        let send = pending.len() - held;
+        to.write_all(&pending[..send]).await?;
+        pending.drain(..send);
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// The server's `INFO commandstats` calls of `command`, as Redis counts them.
+async fn calls(server: &RedisServer, command: &str) -> u64 {
+    let mut redis = server.connection().await;
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0)
 }
 
 static RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -120,7 +116,23 @@ async fn quote(id: u32) -> Result<u32, String> {
 
 #[tokio::test]
 async fn a_redis_older_than_7_is_refused_and_an_upgrade_is_noticed() {
-    let (server, url) = start("6.2.14").await;
+    let server = RedisServer::start();
+    let mut redis = server.connection().await;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let real = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))
+        .expect("the server's version")
+        .trim()
+        .to_owned();
+    // The same version with a 6 in front: as long, and older than 7.
+    let old = format!("6{}", &real[1..]);
+    let old_version = Arc::new(AtomicBool::new(true));
+    let url = proxy(&server, real.clone(), old.clone(), Arc::clone(&old_version)).await;
     let cache = CacheBuilder::new()
         .redis_url(url)
         .breaker(3, Duration::from_millis(200))
@@ -136,39 +148,44 @@ async fn a_redis_older_than_7_is_refused_and_an_upgrade_is_noticed() {
         .await;
     assert_eq!(RUNS.load(Ordering::SeqCst), 5, "nothing is cached");
     let stats = cache.stats();
-    assert_eq!(stats.store.redis_version.as_deref(), Some("6.2.14"));
-    let refused = stats.store.refused.clone().unwrap_or_default();
-    assert!(
-        refused.contains("6.2.14") && refused.contains("7.0"),
+    assert_eq!(
+        stats.store.redis_version.as_deref(),
+        Some(old.as_str()),
         "{stats:?}"
     );
-    let commands = server.commands();
-    assert_eq!(
-        commands.iter().filter(|c| *c == "INFO").count(),
-        1,
-        "the version is read once: {commands:?}"
+    let refused = stats.store.refused.clone().unwrap_or_default();
+    assert!(
+        refused.contains(&old) && refused.contains("7.0"),
+        "{stats:?}"
     );
-    for write in ["SET", "SADD", "PEXPIRE", "GET"] {
-        assert!(
-            !commands.iter().any(|c| c == write),
-            "a refused server is not sent {write}: {commands:?}"
+    // Redis counts a command after it ran: the INFO calls below do not count themselves.
+    assert_eq!(
+        calls(&server, "info").await,
+        2,
+        "the test's own INFO, and the runtime's once"
+    );
+    for command in ["set", "get", "evalsha", "eval", "sadd", "pexpire"] {
+        assert_eq!(
+            calls(&server, command).await,
+            0,
+            "a refused server is not sent {command}"
         );
     }
 
     // Upgraded in place: read again within a cool-down, then caching works.
-    *server.version.lock().unwrap() = "7.0.15".to_owned();
+    old_version.store(false, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(10);
     while policy(&cache, "redis_version::quote").hits == 0 {
         assert_eq!(cache.scope(quote(1)).await, Ok(3));
         assert!(
             Instant::now() < deadline,
-            "no hit within 10 s of the upgrade: {:?}\n{:?}",
+            "no hit within 10 s of the upgrade: {:?}\n{}",
             cache.stats(),
-            server.commands()
+            server.log()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stats = cache.stats();
     assert_eq!(stats.store.refused, None, "{stats:?}");
-    assert_eq!(stats.store.redis_version.as_deref(), Some("7.0.15"));
+    assert_eq!(stats.store.redis_version.as_deref(), Some(real.as_str()));
 }

@@ -136,6 +136,12 @@ impl Engine {
             .await
     }
 
+    /// Deletes every key of the bookkeeping namespace (index sets, marks) under `prefix`.
+    pub(crate) async fn delete_bookkeeping(&self, prefix: &str) -> Result<u64, InvalidateError> {
+        self.invalidate(Invalidation::Bookkeeping(prefix.to_owned()))
+            .await
+    }
+
     /// Carries out `invalidation`, or keeps it for replay when the store does not answer.
     async fn invalidate(&self, invalidation: Invalidation) -> Result<u64, InvalidateError> {
         let Some(store) = self.store.as_deref() else {
@@ -183,6 +189,7 @@ impl Engine {
                 let names = vec![self.layout.mark(prefix)];
                 store.delete_prefix(prefix, Some(marks(names))).await
             }
+            Invalidation::Bookkeeping(prefix) => store.delete_prefix(prefix, None).await,
         }
     }
 

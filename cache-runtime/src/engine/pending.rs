@@ -20,6 +20,8 @@ pub(crate) enum Invalidation {
     Index(String),
     /// Every key under this prefix.
     Prefix(String),
+    /// Every key under this prefix of the bookkeeping namespace (index sets, marks): no mark.
+    Bookkeeping(String),
 }
 
 #[derive(Default)]

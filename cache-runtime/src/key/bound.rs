@@ -33,6 +33,15 @@ pub(crate) const MIN_KEY_BYTES: usize = 256;
 /// The default `CACHE_MAX_KEY_BYTES`.
 pub(crate) const DEFAULT_KEY_BYTES: usize = 512;
 
+/// The SHA-256 of `text` in hex: a name that stands for `text` without spelling it.
+pub(super) fn digest_hex(text: &str) -> String {
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(text.as_bytes()).iter() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
 /// Shortens `name` to at most `max` bytes if it is longer: the first bytes, but never fewer
 /// than `keep` (the prefix and tenant segment, which prefix deletes and index names rely on),
 /// then `#h` and the SHA-256 of the whole name in hex. Returns whether it shortened `name`.

@@ -211,15 +211,30 @@ impl KeyLayout {
     }
 
     /// The mark an invalidation of `name` (an entry, an index set or a key prefix) leaves, so
-    /// that a write which began before it does not land after it:
-    /// `{prefix}:idx:{name without the prefix}#inv`, in the bookkeeping namespace. No entry ends
-    /// with `#inv` (template text has no `#`; values are escaped).
+    /// that a write which began before it does not land after it. Marks live in the bookkeeping
+    /// namespace, a tenant's under its index prefix, so that purging the tenant removes them:
+    /// - an index set: `{set}#inv`;
+    /// - an entry `{prefix}:{tenant}:{key}`: `{prefix}:idx:{tenant}:{key}#inv`;
+    /// - a tenant's entries (`purge_tenant`): `{prefix}:idx:purged:{SHA-256 of the tenant
+    ///   segment}`, which outlives the purge without naming the tenant;
+    /// - every entry: `{prefix}:idx:#inv`.
+    ///
+    /// Two names may share a mark (an entry whose key reads like an index set's name): a
+    /// mark only refuses writes, so that costs a recomputation at most.
     pub(crate) fn mark(&self, name: &str) -> String {
         let rest = name
             .strip_prefix(self.prefix.as_str())
             .and_then(|rest| rest.strip_prefix(':'))
             .unwrap_or(name);
-        self.bounded_index(format!("{}:idx:{rest}{MARK}", self.prefix))
+        if rest.starts_with("idx:") {
+            return self.bounded_index(format!("{name}{MARK}"));
+        }
+        match rest.strip_suffix(':') {
+            Some(tenant) if !tenant.is_empty() && !tenant.contains(':') => {
+                format!("{}:idx:purged:{}", self.prefix, bound::digest_hex(tenant))
+            }
+            _ => self.bounded_index(format!("{}:idx:{rest}{MARK}", self.prefix)),
+        }
     }
 
     /// The marks a write of `entry` joining `sets` must not find newer than itself: its own, its
