@@ -41,6 +41,14 @@ impl Cache {
         self.engine.stats()
     }
 
+    /// Waits until this cache's local tier (`CACHE_LOCAL_TTL_MS`) receives other processes'
+    /// invalidations; at once without a local tier. A tier that (re)connects drops its copies
+    /// first, since it may have missed events: after this, a copy kept here is dropped by any
+    /// invalidation anywhere.
+    pub async fn listening(&self) {
+        self.engine.listening().await;
+    }
+
     /// The cache `#[cached]` functions use here: the scoped one, else the installed one.
     pub fn current() -> Option<Cache> {
         Engine::current().map(|engine| Cache { engine })

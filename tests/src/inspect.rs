@@ -58,26 +58,17 @@ pub fn json<T: Serialize>(value: &T) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Waits (at most 5 s) until `count` local tiers listen for invalidation events on `server`
-/// (channel `v1:invalidations`): a tier that (re)subscribes clears its copies.
-pub async fn until_subscribed(server: &RedisServer, count: u64) {
-    let mut redis = server.connection().await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg("v1:invalidations")
-            .query_async(&mut redis)
+/// Waits (at most 5 s) until every one of `caches` listens for invalidation events: a tier that
+/// (re)subscribes clears its copies, so a test that relies on events waits for this first.
+pub async fn until_listening(caches: &[&Cache]) {
+    for cache in caches {
+        tokio::time::timeout(std::time::Duration::from_secs(5), cache.listening())
             .await
-            .unwrap_or_else(|e| panic!("PUBSUB NUMSUB: {e}"));
-        if subscribers >= count {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{subscribers} subscribers after 5 s\n{}",
-            server.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            .unwrap_or_else(|_| {
+                panic!(
+                    "a local tier did not listen within 5 s: {:?}",
+                    cache.stats()
+                )
+            });
     }
 }

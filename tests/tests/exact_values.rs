@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use cache_runtime::{cached, Cache, CacheBuilder};
-use cache_tests::inspect::{policy, until_subscribed};
+use cache_tests::inspect::{policy, until_listening};
 use cache_tests::RedisServer;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -150,7 +150,7 @@ impl Caches {
             tiered: build(true).await,
         };
         // A tier that (re)subscribes clears its copies: let it subscribe before it copies.
-        until_subscribed(server, 1).await;
+        until_listening(&[&caches.tiered]).await;
         caches
     }
 

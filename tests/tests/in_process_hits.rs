@@ -96,7 +96,7 @@ async fn local_tier_copies_from_redis_are_decoded_once() {
         .build()
         .await
         .unwrap();
-    cache_tests::inspect::until_subscribed(&server, 1).await;
+    cache_tests::inspect::until_listening(&[&reader]).await;
     assert_eq!(writer.scope(tier(1)).await, Ok(TierCounted(2)));
     assert_eq!(
         TIER_DECODES.load(Ordering::SeqCst),

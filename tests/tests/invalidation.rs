@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cache_evict, cache_put, cached, tenant, Cache, CacheBuilder, Policy, Tag};
-use cache_tests::inspect::{get_raw, json, redis_cache, until_subscribed};
+use cache_tests::inspect::{get_raw, json, redis_cache, until_listening};
 use cache_tests::RedisServer;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
@@ -1099,7 +1099,7 @@ impl TwoProcesses {
         let redis = server.connection().await;
         // Both subscribers must listen before the test relies on events (a subscriber that
         // (re)subscribes clears its copies, which would make the control below pass vacuously).
-        until_subscribed(&server, 2).await;
+        until_listening(&[&a, &b]).await;
         TwoProcesses {
             server,
             redis,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cache_evict, cache_put, cached, Cache, CacheBuilder};
-use cache_tests::inspect::{redis_cache, runs, until_subscribed};
+use cache_tests::inspect::{redis_cache, runs, until_listening};
 use cache_tests::RedisServer;
 use tokio::sync::Notify;
 
@@ -113,7 +113,7 @@ async fn local_price(id: u32) -> u32 {
 async fn a_failed_invalidation_drops_this_processs_local_copy_at_once() {
     let server = RedisServer::start();
     let cache = quick_cache(&server, Some(Duration::from_secs(60))).await;
-    until_subscribed(&server, 1).await;
+    until_listening(&[&cache]).await;
     cache
         .scope(async {
             assert_eq!(local_price(1).await, 101);
@@ -155,7 +155,7 @@ async fn a_put_reaches_the_local_tier_of_every_process() {
         quick_cache(&server, local).await,
         quick_cache(&server, local).await,
     );
-    until_subscribed(&server, 2).await;
+    until_listening(&[&one, &two]).await;
     assert_eq!(one.scope(put_price(1)).await, 101);
     assert_eq!(two.scope(put_price(1)).await, 101, "from Redis");
     assert_eq!(two.scope(put_price(1)).await, 101, "from its local copy");

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use cache_runtime::{cached, Cache, CacheBuilder};
-use cache_tests::inspect::{policy, until_subscribed};
+use cache_tests::inspect::{policy, until_listening};
 use cache_tests::RedisServer;
 
 #[cached(key = "text:{id}:{size}", ttl = "10m")]
@@ -78,7 +78,7 @@ async fn the_local_tier_accounts_for_what_its_copies_hold() {
         .build()
         .await
         .unwrap();
-    until_subscribed(&server, 1).await;
+    until_listening(&[&cache]).await;
     fill_and_check(&cache, max, 1024, 5_000).await;
 }
 

@@ -18,6 +18,7 @@ use cache_tests::RedisServer;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Barrier;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -796,14 +797,16 @@ struct Priced {
     generation: usize,
 }
 
-/// How long the refreshed functions take.
-const SLOW_BODY: Duration = Duration::from_millis(300);
-
-/// Executions of one slow function: how many ran, how many run now, the most at once.
+/// Executions of one function: how many ran, how many run now, the most at once. While the
+/// gate is closed, a run announces that it started and waits for the gate to open: the test
+/// sees who waits for the function without measuring any duration.
 struct Executions {
     runs: AtomicUsize,
     running: AtomicUsize,
     most_at_once: AtomicUsize,
+    closed: AtomicBool,
+    started: Notify,
+    gate: Notify,
 }
 
 impl Executions {
@@ -812,6 +815,9 @@ impl Executions {
             runs: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             most_at_once: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            started: Notify::const_new(),
+            gate: Notify::const_new(),
         }
     }
 
@@ -819,9 +825,24 @@ impl Executions {
         let generation = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
         let running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_at_once.fetch_max(running, Ordering::SeqCst);
-        tokio::time::sleep(SLOW_BODY).await;
+        if self.closed.load(Ordering::SeqCst) {
+            // Registered before announcing the start, so that an `open` right after it counts.
+            let mut opened = std::pin::pin!(self.gate.notified());
+            opened.as_mut().enable();
+            self.started.notify_one();
+            opened.await;
+        }
         self.running.fetch_sub(1, Ordering::SeqCst);
         Priced { ticker, generation }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    fn open(&self) {
+        self.closed.store(false, Ordering::SeqCst);
+        self.gate.notify_waiters();
     }
 }
 
@@ -840,13 +861,20 @@ async fn behind_quote(ticker: String) -> Priced {
     BEHIND.run(ticker).await
 }
 
+/// A call that must not wait for the function: it has 5 s, while the function is held at its
+/// gate until the test opens it.
+async fn without_waiting<F: std::future::Future>(what: &str, call: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .unwrap_or_else(|_| panic!("{what} waited for the function"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_refresh_ahead_hits_past_half_the_ttl_return_at_once_and_one_refresh_runs() {
     let server = RedisServer::start();
     let cache = redis_cache(&server).await;
+    let mut redis = server.connection().await;
     let label = concat!(module_path!(), "::ahead_quote");
-    // Generous: a hit costs a Redis round trip; the body costs SLOW_BODY.
-    let no_wait = SLOW_BODY / 3;
 
     cache
         .scope(async {
@@ -864,80 +892,77 @@ async fn with_refresh_ahead_hits_past_half_the_ttl_return_at_once_and_one_refres
                 "early in the TTL: a plain hit"
             );
 
-            // Past half the TTL: the cached value at once, the function in the background.
-            tokio::time::sleep_until((warmed + Duration::from_millis(1200)).into()).await;
-            let started = Instant::now();
-            let value = ahead_quote("7203".to_owned()).await;
-            let took = started.elapsed();
+            // Past half the TTL (by Redis's clock: the entry's own PTTL), with the function
+            // held at its gate: the cached value comes back without waiting for it.
+            let key = ahead_quote_cache("7203".to_owned()).key().unwrap();
+            let deadline = warmed + Duration::from_secs(5);
+            loop {
+                let pttl: i64 = redis::cmd("PTTL")
+                    .arg(&key)
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap();
+                if (0..900).contains(&pttl) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{key} never got past half its TTL: {pttl}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            AHEAD.close();
+            let started = AHEAD.started.notified();
+            let value =
+                without_waiting("a hit due for refresh", ahead_quote("7203".to_owned())).await;
             assert_eq!(value.generation, 1, "the cached value");
-            assert!(
-                took < no_wait,
-                "a hit due for refresh waited {took:?} (the function takes {SLOW_BODY:?})"
-            );
-            let deadline = Instant::now() + Duration::from_secs(3);
+            started.await;
+            assert_eq!(runs(&AHEAD.runs), 2, "one background run, held at the gate");
+            // More hits while that refresh runs: none waits, none starts another refresh.
+            for _ in 0..10 {
+                let value =
+                    without_waiting("a hit while a refresh runs", ahead_quote("7203".to_owned()))
+                        .await;
+                assert_eq!(value.generation, 1);
+            }
+            assert_eq!(runs(&AHEAD.runs), 2, "one refresh per key at a time");
+            AHEAD.open();
+            let deadline = Instant::now() + Duration::from_secs(5);
             while policy(&cache, label).refreshed < 1 {
                 assert!(
                     Instant::now() < deadline,
-                    "no refresh within 3 s: {:?}",
+                    "the refresh did not finish: {:?}",
                     cache.stats()
                 );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            assert_eq!(runs(&AHEAD.runs), 2, "one background run");
             assert_eq!(
                 ahead_quote("7203".to_owned()).await.generation,
                 2,
                 "the refreshed value"
             );
-
-            // Steady callers past the first entry's TTL: none waits for the function, and one
-            // refresh at a time runs for the key.
-            let mut callers = JoinSet::new();
-            for _ in 0..4 {
-                let cache = cache.clone();
-                callers.spawn(async move {
-                    cache
-                        .scope(async move {
-                            let mut slowest = Duration::ZERO;
-                            while warmed.elapsed() < Duration::from_millis(3600) {
-                                let started = Instant::now();
-                                let value = ahead_quote("7203".to_owned()).await;
-                                slowest = slowest.max(started.elapsed());
-                                assert_eq!(value.ticker, "7203");
-                                tokio::time::sleep(Duration::from_millis(20)).await;
-                            }
-                            slowest
-                        })
-                        .await
-                });
-            }
-            let mut slowest = Duration::ZERO;
-            while let Some(joined) = callers.join_next().await {
-                slowest = slowest.max(joined.expect("a steady caller panicked"));
-            }
+            assert_eq!(AHEAD.most_at_once.load(Ordering::SeqCst), 1);
             let stats = policy(&cache, label);
-            println!(
-                "refresh ahead: slowest steady call {slowest:?}, {} refreshes, {} runs",
-                stats.refreshed,
-                runs(&AHEAD.runs)
-            );
-            assert!(slowest < no_wait, "a steady call waited {slowest:?}");
             assert_eq!(stats.misses, 1, "only the first call missed: {stats:?}");
-            assert_eq!(
-                AHEAD.most_at_once.load(Ordering::SeqCst),
-                1,
-                "one refresh per key at a time"
-            );
 
             // Control: without `refresh_ahead`, the call after the TTL waits for the function.
-            let started = Instant::now();
-            let value = behind_quote("7203".to_owned()).await;
-            let took = started.elapsed();
-            assert_eq!(value.generation, 2);
+            let behind_key = behind_quote_cache("7203".to_owned()).key().unwrap();
+            until_expired(&server, &mut redis, &behind_key).await;
+            BEHIND.close();
+            let started = BEHIND.started.notified();
+            let mut waiting = tokio::spawn({
+                let cache = cache.clone();
+                async move { cache.scope(behind_quote("7203".to_owned())).await }
+            });
+            started.await;
             assert!(
-                took >= SLOW_BODY,
-                "without refresh_ahead the call past the TTL waits for the function: {took:?}"
+                tokio::time::timeout(Duration::from_millis(50), &mut waiting)
+                    .await
+                    .is_err(),
+                "without refresh_ahead the call past the TTL waits for the function"
             );
+            BEHIND.open();
+            assert_eq!(waiting.await.unwrap().generation, 2);
         })
         .await;
 }

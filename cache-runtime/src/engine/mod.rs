@@ -119,6 +119,13 @@ impl Engine {
         }
     }
 
+    /// Waits until the store listens to other processes' invalidations, if it keeps copies.
+    pub(crate) async fn listening(&self) {
+        if let Some(mut listening) = self.store.as_ref().and_then(|store| store.listening()) {
+            let _ = listening.wait_for(|listening| *listening).await;
+        }
+    }
+
     pub(crate) fn ttl(&self, ttl: &Ttl) -> Duration {
         match ttl {
             Ttl::Policy(policy) => self.overrides.ttl(*policy),

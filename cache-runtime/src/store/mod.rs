@@ -169,6 +169,12 @@ pub(crate) trait Store: Send + Sync {
         StoreStats::default()
     }
 
+    /// For a store with in-process copies kept honest by invalidation events: whether it is
+    /// listening to them now. `None` for stores without copies.
+    fn listening(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        None
+    }
+
     /// The store's clock now, for [`Guard::began`]: read before a value is computed.
     fn now(&self) -> StoreFuture<'_, Stamp>;
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::runtime::{Handle, TryCurrentError};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::memory::MemoryStore;
@@ -33,6 +34,8 @@ pub(crate) struct TieredStore {
     local_ttl: Duration,
     channel: String,
     subscriber: JoinHandle<()>,
+    /// Whether the subscriber listens (and has cleared what it may have missed).
+    listening: watch::Sender<bool>,
 }
 
 /// The in-process copies, and how many invalidations have been applied to them.
@@ -102,13 +105,20 @@ impl TieredStore {
             copies: local,
             invalidations: AtomicU64::new(0),
         });
-        let subscriber = runtime.spawn(subscribe(client, channel.clone(), Arc::clone(&local)));
+        let (listening, _) = watch::channel(false);
+        let subscriber = runtime.spawn(subscribe(
+            client,
+            channel.clone(),
+            Arc::clone(&local),
+            listening.clone(),
+        ));
         Ok(Self {
             local,
             remote,
             local_ttl,
             channel,
             subscriber,
+            listening,
         })
     }
 
@@ -235,13 +245,19 @@ impl Drop for TieredStore {
 }
 
 /// Applies other processes' invalidations to `local` until the store is dropped.
-async fn subscribe(client: redis::Client, channel: String, local: Arc<Copies>) {
+async fn subscribe(
+    client: redis::Client,
+    channel: String,
+    local: Arc<Copies>,
+    listening: watch::Sender<bool>,
+) {
     let mut pause = Duration::from_millis(100);
     loop {
         if let Ok(mut pubsub) = client.get_async_pubsub().await {
             if pubsub.subscribe(&channel).await.is_ok() {
                 // Events may have been missed while disconnected: nothing local is trusted.
                 local.clear();
+                listening.send_replace(true);
                 pause = Duration::from_millis(100);
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
@@ -251,6 +267,7 @@ async fn subscribe(client: redis::Client, channel: String, local: Arc<Copies>) {
                 }
             }
         }
+        listening.send_replace(false);
         local.clear();
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(5));
@@ -289,6 +306,10 @@ impl Store for TieredStore {
             connection_problem: remote.connection_problem,
             ..self.local.copies.memory_stats()
         }
+    }
+
+    fn listening(&self) -> Option<watch::Receiver<bool>> {
+        Some(self.listening.subscribe())
     }
 
     fn now(&self) -> StoreFuture<'_, Stamp> {
