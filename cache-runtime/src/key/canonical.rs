@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use serde::ser::{self, Serialize};
 
-use super::part::KeyError;
+use super::error::KeyError;
 
 /// Writes `value` in its canonical text.
 pub(super) fn write_canonical<T: Serialize + ?Sized>(

@@ -23,15 +23,18 @@
 
 mod bound;
 mod canonical;
+mod error;
 mod part;
+mod tag;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use self::bound::{shorten, MAX_TENANT_SEGMENT};
 pub(crate) use self::bound::{DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
-pub(crate) use self::part::KeyError;
+pub(crate) use self::error::KeyError;
 use self::part::{escape_into, write_part};
+pub use self::tag::Tag;
 
 /// Suffix of the stale copy kept for `stale_if_error`.
 const STALE: &str = "#stale";
@@ -197,7 +200,7 @@ impl KeyLayout {
 
     /// One tenant's entries carrying `tag`.
     pub(crate) fn tag_index(&self, tenant: Option<&str>, tag: &Tag) -> String {
-        self.tenant_index(&segment(tenant), &format!("tag:{}", tag.rendered))
+        self.tenant_index(&segment(tenant), &format!("tag:{}", tag.as_str()))
     }
 
     /// The tag index of a tag rendered into an entry key of `entry`'s tenant.
@@ -431,44 +434,6 @@ impl EntryKey {
         self.key
             .get(prefix.len() + 1..self.tenant_end)
             .unwrap_or_default()
-    }
-}
-
-/// A tag, as declared with `tags = ["ticker:{ticker}"]`: a name and zero or more values.
-///
-/// ```
-/// use cache_runtime::Tag;
-///
-/// // Matches entries of `#[cached(…, tags = ["ticker:{ticker}"])]` called with "7203".
-/// let tag = Tag::new("ticker").with(&"7203");
-/// assert_eq!(tag.as_str(), "ticker:7203");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Tag {
-    rendered: String,
-}
-
-impl Tag {
-    /// A tag with no values.
-    pub fn new(name: &str) -> Self {
-        let mut rendered = String::new();
-        escape_into(&mut rendered, name);
-        Self { rendered }
-    }
-
-    /// Appends a value, rendered and escaped as in keys.
-    pub fn with<A: serde::Serialize + ?Sized>(mut self, value: &A) -> Self {
-        self.rendered.push(':');
-        if write_part(&mut self.rendered, value).is_err() {
-            // A value whose `Serialize` fails renders as a marker no real value produces.
-            self.rendered.push_str("~!");
-        }
-        self
-    }
-
-    /// The rendered tag, as it appears in index names.
-    pub fn as_str(&self) -> &str {
-        &self.rendered
     }
 }
 

@@ -26,6 +26,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::ser::{self, Impossible, Serialize};
 
 use super::canonical::{write_canonical, write_float};
+use super::error::KeyError;
 
 /// Bytes left as they are in a key part; everything else is `%XX`.
 const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
@@ -56,32 +57,6 @@ pub(super) fn write_part<T: Serialize + ?Sized>(
             Ok(())
         }
         Err(error) => Err(error),
-    }
-}
-
-/// Why an argument could not become part of a key.
-#[derive(Debug)]
-pub(crate) enum KeyError {
-    /// Internal signal: the value is not a scalar and is written as JSON instead.
-    Compound,
-    /// The value's `Serialize` implementation failed.
-    Custom(String),
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyError::Compound => f.write_str("compound value"),
-            KeyError::Custom(message) => f.write_str(message),
-        }
-    }
-}
-
-impl std::error::Error for KeyError {}
-
-impl ser::Error for KeyError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        KeyError::Custom(msg.to_string())
     }
 }
 

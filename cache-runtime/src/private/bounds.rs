@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::shape::Probe;
+use super::probe::Probe;
 use crate::engine::Adapter;
 
 /// A value that can be part of a cache key: anything `Serialize`.

@@ -311,6 +311,7 @@ fn first_generic_result(site: &'static Site) -> bool {
 
 mod bounds;
 mod instance;
+mod probe;
 pub mod shape;
 
 pub use self::bounds::{

@@ -2,26 +2,10 @@
 //! uncached result can be handed to single-flight followers. Resolved by auto-ref: the impls
 //! for `&Probe<…>` win over the fallbacks for `Probe<…>`.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
+pub use super::probe::Probe;
 pub use crate::engine::{Adapter, Share, Typing};
-
-/// Carries the return type `R` to the dispatch.
-pub struct Probe<R>(PhantomData<fn() -> R>);
-
-impl<R> Probe<R> {
-    /// A probe for `R`.
-    pub const fn new() -> Self {
-        Probe(PhantomData)
-    }
-}
-
-impl<R> Default for Probe<R> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 fn typing<T>() -> Option<Typing<T>>
 where
