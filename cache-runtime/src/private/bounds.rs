@@ -27,7 +27,7 @@ pub trait CacheValue: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> CacheValue for T {}
 
 /// A compile-time check spanned on the return type: the cached part of it can be stored. It
-/// reports a type that cannot once, where the bounds of [`Call::run`] would report it several
+/// reports a type that cannot once, where the bounds of `Call::run` would report it several
 /// times, pointing at generated code.
 pub fn cache_value<R, T: CacheValue>(adapter: Adapter<R, T>) -> Adapter<R, T> {
     adapter
