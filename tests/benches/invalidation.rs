@@ -114,8 +114,8 @@ fn main() {
         format!("v1:idx:fn:{}", ANALYSIS_PATH.replace("::", ".")),
         format!("v1:idx:t={TENANT}:all"),
         format!("v1:idx:t={TENANT}:fn:{}", ANALYSIS_PATH.replace("::", ".")),
-        "v1:idx:policy:ai_analysis".to_owned(),
-        format!("v1:idx:t={TENANT}:policy:ai_analysis"),
+        "v1:idx:policy:cache_runtime.policy.Policy.AiAnalysis".to_owned(),
+        format!("v1:idx:t={TENANT}:policy:cache_runtime.policy.Policy.AiAnalysis"),
     ];
     let quote_sets = quote_sets();
     let quote_key = runtime.block_on(cache.scope(tenant::scope(TENANT, async {
@@ -507,8 +507,8 @@ fn quote_sets() -> [String; 6] {
         format!("v1:idx:fn:{function}"),
         format!("v1:idx:t={TENANT}:all"),
         format!("v1:idx:t={TENANT}:fn:{function}"),
-        "v1:idx:policy:stock_price".to_owned(),
-        format!("v1:idx:t={TENANT}:policy:stock_price"),
+        "v1:idx:policy:cache_runtime.policy.Policy.StockPrice".to_owned(),
+        format!("v1:idx:t={TENANT}:policy:cache_runtime.policy.Policy.StockPrice"),
         format!("v1:idx:t={TENANT}:tag:ticker:{TICKER}"),
     ]
 }

@@ -251,3 +251,74 @@ async fn a_function_that_re_enters_its_own_key_runs_instead_of_waiting_for_itsel
         cache.stats()
     );
 }
+
+// a slow success after the breaker opened -------------------------------------------------------
+
+static STRAGGLER_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(key = "straggler:{id}", ttl = Policy::NewsData)]
+async fn straggler_value(id: u32) -> u32 {
+    STRAGGLER_RUNS.fetch_add(1, Ordering::SeqCst);
+    id
+}
+
+/// A read let through while the breaker was closed answers late, after a write timed out and
+/// opened the breaker: its success says nothing of now and must not close the breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_success_after_the_breaker_opened_does_not_close_it() {
+    let server = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let cache = CacheBuilder::new()
+        .redis_url(server.url())
+        .operation_timeout(Duration::from_secs(5))
+        .write_timeout(Duration::from_millis(50))
+        .breaker(1, Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    // Warm the connection.
+    assert_eq!(cache.scope(straggler_value(1)).await, 1);
+    // The server sleeps for 700 ms: every command waits behind the sleep.
+    let (mut sleeper, mut probe) = (server.connection().await, server.connection().await);
+    let sleeping = tokio::spawn(async move {
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("0.7")
+            .query_async::<()>(&mut sleeper)
+            .await
+    });
+    // Wait until the server is asleep: a PING on another connection stops answering.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "the server never fell asleep");
+        let ping = redis::cmd("PING");
+        let answered = ping.query_async::<String>(&mut probe);
+        if tokio::time::timeout(Duration::from_millis(100), answered)
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    // A read, let through now, answers once the server wakes: a straggler.
+    let read = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.scope(straggler_value(2)).await }
+    });
+    tokio::task::yield_now().await;
+    // A write that times out opens the breaker (threshold 1).
+    let invalidated = cache.scope(straggler_value_cache(1).invalidate()).await;
+    assert!(invalidated.is_err(), "the write timed out");
+    assert_eq!(cache.stats().breaker, cache_runtime::BreakerState::Open);
+    assert_eq!(
+        read.await.unwrap(),
+        2,
+        "the straggler's call returns its value"
+    );
+    // (The sleeper's own client gives up after its response timeout; the server slept anyway.)
+    let _ = sleeping.await;
+    assert_eq!(
+        cache.stats().breaker,
+        cache_runtime::BreakerState::Open,
+        "a success let through before the breaker opened must not close it"
+    );
+}
