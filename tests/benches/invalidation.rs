@@ -255,6 +255,7 @@ fn main() {
                 .await;
         }
     }));
+    runtime.block_on(drop_marks(manager.clone()));
     let baseline = runtime.block_on(dbsize(manager.clone()));
     let fill_quotes = |days: std::ops::Range<u64>| {
         let expected = days.end - days.start;
@@ -281,6 +282,7 @@ fn main() {
         runtime.block_on(async {
             let mut connection = manager.clone();
             let _: u64 = connection.unlink(&quote_sets).await.expect("UNLINK");
+            drop_marks(connection.clone()).await;
             assert_eq!(
                 dbsize(connection).await,
                 baseline,
@@ -616,6 +618,34 @@ async fn traffic(mut connection: ConnectionManager) -> Traffic {
         }
     }
     traffic
+}
+
+/// Deletes the marks invalidations leave for ten minutes (`…#inv`, `v1:idx:purged:…`), so that
+/// a round starts from the same keyspace as the one before.
+async fn drop_marks(mut connection: ConnectionManager) {
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("v1:idx:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut connection)
+            .await
+            .expect("SCAN");
+        let marks: Vec<&String> = keys
+            .iter()
+            .filter(|key| key.ends_with("#inv") || key.starts_with("v1:idx:purged:"))
+            .collect();
+        if !marks.is_empty() {
+            let _: u64 = connection.unlink(&marks).await.expect("UNLINK");
+        }
+        cursor = next;
+        if cursor == 0 {
+            return;
+        }
+    }
 }
 
 async fn dbsize(mut connection: ConnectionManager) -> u64 {
