@@ -245,6 +245,11 @@ impl Engine {
 
     /// Stores encoded `bytes` for `entry` (`#[cache_put]`, `CacheEntry::put`): a value the
     /// caller has just written to its source, so every process's local copy is dropped.
+    ///
+    /// The write's start on the store's clock is read here, after the put's own function ran:
+    /// an invalidation by a concurrent writer of the same key that lands between this put's
+    /// write to its source and this call is not seen (the put's value is written over it).
+    /// Reading the clock before the function would need the expansion to ask the store first.
     pub(crate) async fn put(&self, site: &'static Site, entry: &EntryKey, bytes: Bytes) {
         let Some(store) = self.store.as_deref() else {
             return;
