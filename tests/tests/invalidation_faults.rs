@@ -121,6 +121,13 @@ async fn a_failed_invalidation_drops_this_processs_local_copy_at_once() {
             server.pause();
             LOCAL_SOURCE.store(2, Ordering::SeqCst);
             assert!(local_price_cache(1).invalidate().await.is_err());
+            // The copy itself is gone, not merely hidden while the invalidation waits: a read
+            // of the store (Redis is paused, so only a local copy could answer) finds nothing.
+            assert_eq!(
+                local_price_cache(1).peek().await,
+                None,
+                "the local copy is gone"
+            );
             assert_eq!(
                 local_price(1).await,
                 102,

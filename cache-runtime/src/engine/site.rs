@@ -136,6 +136,7 @@ pub struct Site {
     warned_oversized: AtomicBool,
     warned_unencodable: AtomicBool,
     warned_reentered: AtomicBool,
+    warned_generic_result: AtomicBool,
 }
 
 impl Site {
@@ -148,6 +149,7 @@ impl Site {
             warned_oversized: AtomicBool::new(false),
             warned_unencodable: AtomicBool::new(false),
             warned_reentered: AtomicBool::new(false),
+            warned_generic_result: AtomicBool::new(false),
         }
     }
 
@@ -182,6 +184,10 @@ impl Site {
 
     pub(crate) fn first_unencodable(&self) -> bool {
         !self.warned_unencodable.swap(true, Ordering::Relaxed)
+    }
+
+    pub(crate) fn first_generic_result(&self) -> bool {
+        !self.warned_generic_result.swap(true, Ordering::Relaxed)
     }
 
     pub(crate) fn first_reentered(&self) -> bool {

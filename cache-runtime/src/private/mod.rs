@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -236,7 +236,7 @@ impl Call {
         if let Some(engine) = Engine::current() {
             Counters::add(&engine.counters(site).bypassed);
         }
-        if first_generic_result(site) {
+        if site.first_generic_result() {
             tracing::warn!(
                 function = site.path(),
                 result = std::any::type_name::<R>(),
@@ -293,20 +293,6 @@ fn resolve(site: &'static Site, key: KeyBuilder, count: bool) -> Option<(Arc<Eng
 fn generic_result<R, T>() -> bool {
     let result = std::any::type_name::<R>();
     result.starts_with("core::result::Result<") && result == std::any::type_name::<T>()
-}
-
-/// Whether this is the first such call of `site`, for logging it once.
-fn first_generic_result(site: &'static Site) -> bool {
-    static WARNED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-    let address = site as *const Site as usize;
-    let mut warned = WARNED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if warned.contains(&address) {
-        return false;
-    }
-    warned.push(address);
-    true
 }
 
 mod bounds;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use std::sync::LazyLock;
 
-use super::scripts::{MARK, UNLOCK, WRITE};
+use super::scripts::{UNLOCK, WRITE};
 use super::{glob_escape_into, RedisStore, BATCH};
 use crate::breaker::BreakerState;
 use crate::metrics::StoreStats;
@@ -121,38 +121,6 @@ impl RedisStore {
         .map(|written| written == 1)
     }
 
-    /// Sets `marks`, then unlinks `keys` and their companions: one round trip (a pipeline run in
-    /// order by the server). A mark refused for want of memory is set again after the deletion.
-    async fn mark_and_unlink(
-        &self,
-        marks: &Marks,
-        keys: &[String],
-        companion: Option<Companion>,
-    ) -> Result<u64, StoreError> {
-        let companions: Vec<String> = companion
-            .map(|companion| keys.iter().map(|key| companion(key)).collect())
-            .unwrap_or_default();
-        let (set, deleted) = self
-            .run(self.write_timeout, |mut connection| async move {
-                let mut pipe = redis::pipe();
-                pipe.cmd("EVAL")
-                    .arg(MARK)
-                    .arg(marks.names.len())
-                    .arg(&marks.names)
-                    .arg(millis(marks.ttl));
-                pipe.cmd("UNLINK").arg(keys);
-                if !companions.is_empty() {
-                    pipe.cmd("UNLINK").arg(&companions).ignore();
-                }
-                pipe.query_async::<(usize, u64)>(&mut connection).await
-            })
-            .await?;
-        if set < marks.names.len() && !self.mark(marks).await? {
-            tracing::warn!("cache: Redis is out of memory: an invalidation was carried out without the marks that stop writes begun before it");
-        }
-        Ok(deleted)
-    }
-
     async fn remove_prefix(&self, prefix: &str, marks: Option<&Marks>) -> Result<u64, StoreError> {
         self.marked(marks, self.scan_delete(prefix, marks)).await
     }
@@ -190,7 +158,7 @@ impl RedisStore {
                         .collect(),
                     None => keys,
                 };
-                deleted += self.unlink(&keys, None).await?;
+                deleted += self.unlink(&keys, None, None).await?;
                 cursor = next;
                 if cursor == 0 {
                     break;
@@ -274,14 +242,7 @@ impl Store for RedisStore {
         companion: Option<Companion>,
         marks: Option<Marks>,
     ) -> StoreFuture<'_, u64> {
-        Box::pin(async move {
-            match &marks {
-                Some(marks) if !keys.is_empty() && !marks.names.is_empty() => {
-                    self.mark_and_unlink(marks, &keys, companion).await
-                }
-                _ => self.unlink(&keys, companion).await,
-            }
-        })
+        Box::pin(async move { self.unlink(&keys, companion, marks.as_ref()).await })
     }
 
     fn delete_index<'a>(

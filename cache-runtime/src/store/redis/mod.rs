@@ -157,7 +157,7 @@ impl RedisStore {
                 })
                 .await?;
             if !members.is_empty() {
-                deleted += self.unlink(&members, companion).await?;
+                deleted += self.unlink(&members, companion, None).await?;
                 deleted_members(&members);
             }
             cursor = next;
@@ -165,7 +165,7 @@ impl RedisStore {
                 break;
             }
         }
-        self.unlink(&[set.to_owned()], None).await?;
+        self.unlink(&[set.to_owned()], None, None).await?;
         Ok(deleted)
     }
 
@@ -219,16 +219,19 @@ impl RedisStore {
         let set = self.mark(marks).await?;
         let deleted = deletion.await?;
         if !set && !self.mark(marks).await? {
-            tracing::warn!("cache: Redis is out of memory: an invalidation was carried out without the marks that stop writes begun before it");
+            warn_unmarked();
         }
         Ok(deleted)
     }
 
-    /// `UNLINK`s `keys` and their companions in one round trip; how many of `keys` existed.
+    /// `UNLINK`s `keys` and their companions in one round trip, after setting `marks` in the same
+    /// pipeline (run in order by the server); how many of `keys` existed. A mark refused for
+    /// want of memory is set again after the deletion has freed some.
     async fn unlink(
         &self,
         keys: &[String],
         companion: Option<Companion>,
+        marks: Option<&Marks>,
     ) -> Result<u64, StoreError> {
         if keys.is_empty() {
             return Ok(0);
@@ -236,17 +239,36 @@ impl RedisStore {
         let companions: Vec<String> = companion
             .map(|companion| keys.iter().map(|key| companion(key)).collect())
             .unwrap_or_default();
-        self.run(self.write_timeout, |mut connection| async move {
-            let mut pipe = redis::pipe();
-            pipe.cmd("UNLINK").arg(keys);
-            if !companions.is_empty() {
-                pipe.cmd("UNLINK").arg(&companions).ignore();
+        let marks = marks.filter(|marks| !marks.names.is_empty());
+        let (set, deleted) = self
+            .run(self.write_timeout, |mut connection| async move {
+                let mut pipe = redis::pipe();
+                if let Some(marks) = marks {
+                    pipe.cmd("EVAL")
+                        .arg(scripts::MARK)
+                        .arg(marks.names.len())
+                        .arg(&marks.names)
+                        .arg(millis(marks.ttl));
+                }
+                pipe.cmd("UNLINK").arg(keys);
+                if !companions.is_empty() {
+                    pipe.cmd("UNLINK").arg(&companions).ignore();
+                }
+                match marks {
+                    Some(_) => pipe.query_async::<(usize, u64)>(&mut connection).await,
+                    None => pipe
+                        .query_async::<(u64,)>(&mut connection)
+                        .await
+                        .map(|(deleted,)| (0, deleted)),
+                }
+            })
+            .await?;
+        if let Some(marks) = marks {
+            if set < marks.names.len() && !self.mark(marks).await? {
+                warn_unmarked();
             }
-            pipe.query_async::<(u64,)>(&mut connection)
-                .await
-                .map(|(deleted,)| deleted)
-        })
-        .await
+        }
+        Ok(deleted)
     }
 
     /// The connections to every node that holds keys: one today; every master in a cluster.
@@ -393,6 +415,11 @@ pub(crate) fn glob_escape_into(out: &mut String, text: &str) {
         }
         out.push(c);
     }
+}
+
+/// Under `maxmemory`, an invalidation went through without its marks.
+fn warn_unmarked() {
+    tracing::warn!("cache: Redis is out of memory: an invalidation was carried out without the marks that stop writes begun before it");
 }
 
 #[cfg(test)]
