@@ -63,20 +63,20 @@ impl Cache {
     /// path, e.g. `"my_service::quotes::quote"` (what `module_path!()` gives, then the name;
     /// for an associated function, the type before the name: `"my_service::Quotes::quote"`).
     pub async fn invalidate_function(&self, function: &str) -> Result<u64, InvalidateError> {
-        let index = self.engine.layout().function_index(function);
-        self.engine.delete_index(&index).await
+        let scope = self.engine.layout().function_scope(function);
+        self.engine.delete_scope(scope).await
     }
 
     /// Deletes every entry stored under `policy`, for every tenant.
     pub async fn invalidate_policy(&self, policy: &dyn TtlPolicy) -> Result<u64, InvalidateError> {
-        let index = self.engine.layout().policy_index(policy.path());
-        self.engine.delete_index(&index).await
+        let scope = self.engine.layout().policy_scope(policy.path());
+        self.engine.delete_scope(scope).await
     }
 
     /// Deletes every entry of `tenant` (`None`: of calls made outside any tenant).
     pub async fn invalidate_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
-        let index = self.engine.layout().tenant_all_index(tenant);
-        self.engine.delete_index(&index).await
+        let scope = self.engine.layout().tenant_scope(tenant);
+        self.engine.delete_scope(scope).await
     }
 
     /// Deletes `tenant`'s entries of one function (see [`Cache::invalidate_function`]).
@@ -85,8 +85,8 @@ impl Cache {
         tenant: Option<&str>,
         function: &str,
     ) -> Result<u64, InvalidateError> {
-        let index = self.engine.layout().tenant_function_index(tenant, function);
-        self.engine.delete_index(&index).await
+        let scope = self.engine.layout().tenant_function_scope(tenant, function);
+        self.engine.delete_scope(scope).await
     }
 
     /// Deletes `tenant`'s entries stored under `policy`.
@@ -95,11 +95,11 @@ impl Cache {
         tenant: Option<&str>,
         policy: &dyn TtlPolicy,
     ) -> Result<u64, InvalidateError> {
-        let index = self
+        let scope = self
             .engine
             .layout()
-            .tenant_policy_index(tenant, policy.path());
-        self.engine.delete_index(&index).await
+            .tenant_policy_scope(tenant, policy.path());
+        self.engine.delete_scope(scope).await
     }
 
     /// Deletes `tenant`'s entries carrying `tag`.
@@ -108,20 +108,23 @@ impl Cache {
         tenant: Option<&str>,
         tag: &Tag,
     ) -> Result<u64, InvalidateError> {
-        let index = self.engine.layout().tag_index(tenant, tag);
-        self.engine.delete_index(&index).await
+        let scope = self.engine.layout().tag_scope(tenant, tag);
+        self.engine.delete_scope(scope).await
     }
 
     /// Deletes every key of `tenant` by scanning the keyspace (`SCAN` with an escaped `MATCH`,
     /// batched `UNLINK`, on every node), including entries whose index sets were evicted. Costs
     /// a pass over the whole keyspace: use it for data deletion requests, not on a request path.
     pub async fn purge_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
-        let entries = self.engine.layout().tenant_entries(tenant);
-        let deleted = self.engine.delete_prefix(&entries).await?;
-        // The tenant's index sets and marks list its keys, which hold its argument values: they
-        // go too. The purge's own mark stays (for the marks' window), named by a hash.
+        let (entries, generation) = self.engine.layout().tenant_prefix_scope(tenant);
+        let deleted = self.engine.purge_prefix(entries, generation).await?;
+        // The tenant's bookkeeping (index sets and marks in-process, generations in Redis) may
+        // name its keys, which hold its argument values: it goes too. The purge's own mark
+        // stays (for the marks' window), named by a hash.
         let indexes = self.engine.layout().tenant_indexes(tenant);
         self.engine.delete_bookkeeping(&indexes).await?;
+        let generations = self.engine.layout().tenant_generations(tenant);
+        self.engine.delete_bookkeeping(&generations).await?;
         Ok(deleted)
     }
 }

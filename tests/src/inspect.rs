@@ -51,6 +51,40 @@ pub async fn get_raw(connection: &mut MultiplexedConnection, key: &str) -> Optio
         .unwrap_or_else(|e| panic!("GET {key}: {e}"))
 }
 
+/// The value of the entry at `key`: what the cache stored, out of the envelope that carries its
+/// generation stamp (`{"g":"<stamp>","v":<value>}`, or `0xC1 'G'`, 8 bytes, value for binary
+/// codecs); `None` when the key holds no entry (absent, a tombstone, anything else).
+pub async fn get_entry(connection: &mut MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
+    entry_value(&get_raw(connection, key).await?)
+}
+
+/// The value inside an entry's envelope (see [`get_entry`]).
+pub fn entry_value(raw: &[u8]) -> Option<Vec<u8>> {
+    const HEAD: &[u8] = b"{\"g\":\"";
+    const MID: &[u8] = b"\",\"v\":";
+    let payload = HEAD.len() + 16 + MID.len();
+    if raw.starts_with(HEAD) && raw.len() > payload && raw.last() == Some(&b'}') {
+        if &raw[HEAD.len() + 16..payload] != MID {
+            return None;
+        }
+        return Some(raw[payload..raw.len() - 1].to_vec());
+    }
+    if raw.starts_with(b"\xC1G") && raw.len() > 10 {
+        return Some(raw[10..].to_vec());
+    }
+    None
+}
+
+/// `raw`, an entry's envelope, holding `value` instead of its own: what another writer with the
+/// same generations would have stored.
+pub fn with_value(raw: &[u8], value: &[u8]) -> Vec<u8> {
+    let head = raw.len() - entry_value(raw).expect("an entry").len() - 1;
+    let mut out = raw[..head].to_vec();
+    out.extend_from_slice(value);
+    out.push(b'}');
+    out
+}
+
 /// What the cache stores for `value`: its JSON.
 pub fn json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_string(value)

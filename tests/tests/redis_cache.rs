@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cache_runtime::{cached, tenant, CacheBuilder, Policy};
-use cache_tests::inspect::{get_raw, json, policy, redis_cache, runs};
+use cache_tests::inspect::{get_entry, get_raw, json, policy, redis_cache, runs, with_value};
 use cache_tests::RedisServer;
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
@@ -55,7 +55,9 @@ async fn all_keys(connection: &mut MultiplexedConnection) -> Vec<String> {
 /// sets (`v1:idx:…`, see `cache-runtime/src/invalidation.rs`) that live beside the entries.
 async fn entry_keys(connection: &mut MultiplexedConnection) -> Vec<String> {
     let mut keys = all_keys(connection).await;
-    keys.retain(|key| !key.starts_with("v1:idx:"));
+    keys.retain(|key| {
+        !key.starts_with("v1:idx:") && key != "v1:gen" && !key.starts_with("v1:gen:")
+    });
     keys
 }
 
@@ -101,9 +103,10 @@ async fn a_miss_runs_the_function_and_the_next_call_is_a_hit_read_from_redis() {
                 price: -1.0,
                 ..first.clone()
             };
+            let raw = get_raw(&mut redis, "v1:_:quote:7203").await.unwrap();
             let _: () = redis::cmd("SET")
                 .arg("v1:_:quote:7203")
-                .arg(json(&planted))
+                .arg(with_value(&raw, &json(&planted)))
                 .query_async(&mut redis)
                 .await
                 .unwrap();
@@ -155,7 +158,7 @@ async fn the_value_is_plain_json_at_the_documented_key_with_escaped_tenants_and_
         }
         .unwrap();
         assert_eq!(value.tenant.as_deref(), tenant_id);
-        let Some(stored) = get_raw(&mut redis, key).await else {
+        let Some(stored) = get_entry(&mut redis, key).await else {
             panic!(
                 "no entry at `{key}`; keys: {:?}",
                 entry_keys(&mut redis).await
@@ -300,7 +303,7 @@ async fn tenants_sharing_a_key_template_get_their_own_values_and_entries() {
         ("v1:_:report:~1", None),
     ] {
         assert_eq!(
-            get_raw(&mut redis, key).await,
+            get_entry(&mut redis, key).await,
             Some(json(&expected(tenant_id))),
             "{key}"
         );
@@ -331,8 +334,8 @@ async fn a_result_caches_only_ok() {
     cache
         .scope(async {
             assert_eq!(fallible(21).await, Err("upstream down for 21".to_owned()));
-            assert_eq!(get_raw(&mut redis, "v1:_:fallible:~21").await, None);
-            assert_eq!(all_keys(&mut redis).await, Vec::<String>::new());
+            assert_eq!(get_entry(&mut redis, "v1:_:fallible:~21").await, None);
+            assert_eq!(entry_keys(&mut redis).await, Vec::<String>::new());
             assert_eq!(fallible(21).await, Err("upstream down for 21".to_owned()));
             assert_eq!(runs(&RESULT_RUNS), 2, "an Err is not cached: run again");
 
@@ -340,7 +343,7 @@ async fn a_result_caches_only_ok() {
             assert_eq!(fallible(21).await, Ok(42));
             assert_eq!(runs(&RESULT_RUNS), 3);
             assert_eq!(
-                get_raw(&mut redis, "v1:_:fallible:~21").await,
+                get_entry(&mut redis, "v1:_:fallible:~21").await,
                 Some(b"42".to_vec()),
                 "Ok(T) is stored as T's JSON"
             );
@@ -368,14 +371,14 @@ async fn an_option_caches_only_some() {
     cache
         .scope(async {
             assert_eq!(maybe(5).await, None);
-            assert_eq!(all_keys(&mut redis).await, Vec::<String>::new());
+            assert_eq!(entry_keys(&mut redis).await, Vec::<String>::new());
             assert_eq!(maybe(5).await, None);
             assert_eq!(runs(&OPTION_RUNS), 2, "a None is not cached: run again");
 
             OPTION_EMPTY.store(false, Ordering::SeqCst);
             assert_eq!(maybe(5).await.as_deref(), Some("found 5"));
             assert_eq!(
-                get_raw(&mut redis, "v1:_:maybe:~5").await,
+                get_entry(&mut redis, "v1:_:maybe:~5").await,
                 Some(br#""found 5""#.to_vec()),
                 "Some(T) is stored as T's JSON"
             );
@@ -415,7 +418,7 @@ async fn a_disabled_cache_runs_every_call_and_writes_nothing() {
         })
         .await;
     assert_eq!(runs(&DISABLED_RUNS), 3);
-    assert_eq!(all_keys(&mut redis).await, Vec::<String>::new());
+    assert_eq!(entry_keys(&mut redis).await, Vec::<String>::new());
 }
 
 // 10. require_tenant -------------------------------------------------------------------------
@@ -443,7 +446,7 @@ async fn require_tenant_runs_uncached_outside_a_tenant_and_caches_inside_one() {
                 assert_eq!(session(1).await, "user 1 of nobody");
             }
             assert_eq!(runs(&SESSION_RUNS), 3, "outside a tenant every call runs");
-            assert_eq!(all_keys(&mut redis).await, Vec::<String>::new());
+            assert_eq!(entry_keys(&mut redis).await, Vec::<String>::new());
             let stats = policy(&cache, "user_session");
             assert_eq!(stats.bypassed, 3, "{stats:?}");
             assert_eq!((stats.hits, stats.misses), (0, 0), "{stats:?}");

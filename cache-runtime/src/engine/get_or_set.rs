@@ -11,9 +11,11 @@ use serde::Serialize;
 
 use super::lookup::Lookup;
 use super::site::Site;
+use super::write::Miss;
 use super::{Adapter, Engine, Share};
 use crate::key::EntryKey;
 use crate::metrics::Counters;
+use crate::store::Basis;
 
 impl Engine {
     /// The heart of `#[cached]`: answer from the store, or run `body` once and store its result.
@@ -29,7 +31,7 @@ impl Engine {
         T: Serialize + DeserializeOwned,
         F: Future<Output = R>,
     {
-        self.serve(site, entry, adapter, share, body, false, |_, _, _| {})
+        self.serve(site, entry, adapter, share, body, false, |_, _, _, _| {})
             .await
     }
 
@@ -50,9 +52,9 @@ impl Engine {
         F: Future<Output = R> + Send + 'static,
     {
         let engine = Arc::clone(&self);
-        let on_hit = move |entry: EntryKey, body: F, remaining: Option<Duration>| {
+        let on_hit = move |entry: EntryKey, body: F, remaining: Option<Duration>, basis: Basis| {
             if engine.refresh_due(site, remaining) {
-                engine.spawn_refresh(site, entry, adapter, body);
+                engine.spawn_refresh(site, entry, basis, adapter, body);
             }
         };
         self.serve(site, entry, adapter, share, body, true, on_hit)
@@ -69,7 +71,7 @@ impl Engine {
         share: Option<Share<R>>,
         body: F,
         with_remaining: bool,
-        on_hit: impl FnOnce(EntryKey, F, Option<Duration>),
+        on_hit: impl FnOnce(EntryKey, F, Option<Duration>, Basis),
     ) -> R
     where
         T: Serialize + DeserializeOwned,
@@ -86,20 +88,32 @@ impl Engine {
         let counters = self.counters(site);
         // While an invalidation waits for the store, nothing is served from it: what it holds
         // may be what was invalidated.
+        let mut gens = None;
         let lookup = if self.pending.any() && !self.replay().await {
             Lookup::Unreachable
         } else {
-            self.lookup(store, &entry.key, with_remaining, &adapter, &counters)
-                .await
+            let key = entry.key.as_str();
+            match self.lookup_local(store, key, with_remaining, &adapter, &counters) {
+                Some(lookup) => lookup,
+                None => {
+                    let gens = gens.insert(self.generations(site, &entry));
+                    self.lookup(store, key, gens, with_remaining, &adapter, &counters)
+                        .await
+                }
+            }
         };
-        if let Lookup::Hit(value, remaining) = lookup {
-            Counters::add(&counters.hits);
-            on_hit(entry, body, remaining);
-            return (adapter.wrap)(value);
-        }
+        let write = match lookup {
+            Lookup::Hit(value, remaining, basis) => {
+                Counters::add(&counters.hits);
+                on_hit(entry, body, remaining, basis);
+                return (adapter.wrap)(value);
+            }
+            Lookup::Miss(basis) => Some(basis),
+            Lookup::Unreachable => None,
+        };
         Counters::add(&counters.misses);
-        let write = !matches!(lookup, Lookup::Unreachable);
-        self.compute(store, site, &entry, write, adapter, share, body, &counters)
+        let miss = Miss { write, gens };
+        self.compute(store, site, &entry, miss, adapter, share, body, &counters)
             .await
     }
 }

@@ -1,29 +1,19 @@
-//! Deleting entries: one key, an index set (by function, policy, tenant, tag), a key prefix
-//! (a tenant's whole keyspace), and what `#[cache_evict]` names.
+//! Invalidation: one key, a scope (function, policy, tenant, tag), a key prefix (a tenant's
+//! whole keyspace), and what `#[cache_evict]` names.
 //!
-//! # Mechanism: index sets beside the entries
+//! # Mechanism
 //!
-//! Every stored entry also joins a few index sets (named by `crate::key`; Redis sets, or the
-//! in-process store's own index): its function's, its policy's, its tenant's, its tenant's of
-//! that function and policy, and one per tag. An invalidation walks one set with `SSCAN` and
-//! deletes its members (and their stale copies) with batched `UNLINK`, then the set.
+//! In Redis, a scope has a generation that every entry under it is stamped with; invalidating
+//! the scope draws a new one (one command), and a key is invalidated by a tombstone written over
+//! it. A value computed before either never lands or is never served: see
+//! `store::redis::generation`, which also compares this with the index sets it replaced. The
+//! in-process store keeps index sets beside its entries and deletes a scope's members; each
+//! invalidation leaves a mark on its clock that refuses writes begun before it.
 //!
 //! An invalidation that cannot reach the store is kept (`engine::pending`) and replayed, in the
 //! background and before any call is served from the store again; the caller learns that it was
-//! kept ([`InvalidateError::is_queued`]). Each invalidation also leaves a mark (see
-//! `KeyLayout::mark`) holding the store's time (Redis `TIME`): before a value is computed the
-//! engine reads that clock, and the write checks, in the same script that makes it, that none of
-//! the marks of its key, index sets, tenant and prefix was set at or after that moment, so that
-//! a value computed before an invalidation never lands after it, in this process or another. One
-//! clock, no margins; the price is one `TIME` round trip before the function runs on a miss.
-//!
-//! Costs: a hit pays nothing (no extra command); a write adds `SADD` + two `PEXPIRE`s per set to
-//! the write's pipeline (same round trip); an invalidation costs one `SSCAN` page and one
-//! `UNLINK` per 256 entries. Each set lives as long as its longest-lived member (`PEXPIRE NX`
-//! then `PEXPIRE GT`, Redis 7.0 or later). If Redis evicts a set under memory pressure, the
-//! entries it indexed can no longer be invalidated by that set and live out their TTL;
-//! `Cache::purge_tenant` scans the keyspace instead (`SCAN` with an escaped `MATCH`, on every
-//! node) for when that must not happen.
+//! kept ([`InvalidateError::is_queued`]). `Cache::purge_tenant` also deletes the tenant's keys
+//! (`SCAN` with an escaped `MATCH`, on every node), for data deletion requests.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -33,7 +23,7 @@ use std::time::Duration;
 use super::pending::Invalidation;
 use super::site::{Eviction, Site};
 use super::Engine;
-use crate::key::{self, EntryKey};
+use crate::key::{self, EntryKey, GenTarget, Scope};
 use crate::store::{Marks, Store, StoreError};
 
 /// An invalidation that could not be carried out: the entries may still be served until their
@@ -98,11 +88,11 @@ impl Engine {
             self.delete_keys(vec![entry.key.clone()]).await?;
         }
         for tag in &entry.tags {
-            self.delete_index(&self.layout.entry_tag_index(entry, tag))
+            self.delete_scope(self.layout.entry_tag_scope(entry, tag))
                 .await?;
         }
         if eviction.tenant_entries {
-            self.delete_index(&self.layout.entry_tenant_index(entry))
+            self.delete_scope(self.layout.entry_tenant_scope(entry))
                 .await?;
         }
         if let Some(function) = eviction.function {
@@ -116,7 +106,7 @@ impl Engine {
         &self,
         site: &'static Site,
     ) -> Result<u64, InvalidateError> {
-        self.delete_index(&self.layout.function_index(&site.identity().path))
+        self.delete_scope(self.layout.function_scope(&site.identity().path))
             .await
     }
 
@@ -125,15 +115,25 @@ impl Engine {
         self.invalidate(Invalidation::Keys(keys)).await
     }
 
-    /// Deletes every entry in one index set, with their stale copies.
-    pub(crate) async fn delete_index(&self, set: &str) -> Result<u64, InvalidateError> {
-        self.invalidate(Invalidation::Index(set.to_owned())).await
+    /// Drops every entry of one scope, with their stale copies. How many entries were deleted
+    /// in-process; in Redis none are (they are never served again, and expire), so `0`.
+    pub(crate) async fn delete_scope(&self, scope: Scope) -> Result<u64, InvalidateError> {
+        self.invalidate(Invalidation::Scope(scope)).await
     }
 
-    /// Deletes every key starting with `prefix`.
-    pub(crate) async fn delete_prefix(&self, prefix: &str) -> Result<u64, InvalidateError> {
-        self.invalidate(Invalidation::Prefix(prefix.to_owned()))
-            .await
+    /// Drops every key starting with `prefix` (whose generation is `generation`), and deletes
+    /// them from Redis too.
+    pub(crate) async fn purge_prefix(
+        &self,
+        prefix: String,
+        generation: GenTarget,
+    ) -> Result<u64, InvalidateError> {
+        self.invalidate(Invalidation::Prefix {
+            prefix,
+            generation,
+            scan: true,
+        })
+        .await
     }
 
     /// Deletes every key of the bookkeeping namespace (index sets, marks) under `prefix`.
@@ -150,7 +150,14 @@ impl Engine {
         match self.carry_out(store, &invalidation).await {
             Ok(deleted) => Ok(deleted),
             Err(cause) => {
-                let everything = || Invalidation::Prefix(self.layout.everything());
+                let everything = || {
+                    let (prefix, generation) = self.layout.everything_scope();
+                    Invalidation::Prefix {
+                        prefix,
+                        generation,
+                        scan: false,
+                    }
+                };
                 self.pending.push(invalidation, everything);
                 self.spawn_replayer();
                 Err(InvalidateError {
@@ -179,17 +186,25 @@ impl Engine {
                     .delete(keys.clone(), Some(key::stale_key), Some(marks(names)))
                     .await
             }
-            Invalidation::Index(set) => {
-                let names = vec![self.layout.mark(set)];
+            Invalidation::Scope(scope) => {
+                let names = vec![self.layout.mark(&scope.set)];
                 store
-                    .delete_index(set, Some(key::stale_key), Some(marks(names)))
+                    .delete_scope(scope, Some(key::stale_key), Some(marks(names)))
                     .await
             }
-            Invalidation::Prefix(prefix) => {
+            Invalidation::Prefix {
+                prefix,
+                generation,
+                scan,
+            } => {
                 let names = vec![self.layout.mark(prefix)];
-                store.delete_prefix(prefix, Some(marks(names))).await
+                store
+                    .delete_prefix(prefix, Some(generation), *scan, Some(marks(names)))
+                    .await
             }
-            Invalidation::Bookkeeping(prefix) => store.delete_prefix(prefix, None).await,
+            Invalidation::Bookkeeping(prefix) => {
+                store.delete_prefix(prefix, None, true, None).await
+            }
         }
     }
 

@@ -6,9 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Engine;
-use crate::key;
+use crate::key::{self, Generations};
 use crate::metrics::Counters;
-use crate::store::{Read, Store};
+use crate::store::{Fetched, Read, Store};
 
 /// The outcome of asking for the lease.
 pub(super) enum Lease {
@@ -31,10 +31,15 @@ impl Engine {
         &self,
         store: &dyn Store,
         entry: &str,
+        gens: &Generations,
         lease: Duration,
         counters: &Counters,
     ) -> Lease {
         let lock = key::lock_key(entry);
+        let read = Read {
+            gens: Some(gens),
+            ..Read::default()
+        };
         let token = self.leases.next();
         let deadline = tokio::time::Instant::now() + lease;
         let mut pause = Duration::from_millis(5);
@@ -42,8 +47,10 @@ impl Engine {
             match store.try_lock(&lock, &token, lease).await {
                 Ok(true) => {
                     // Another process may have filled the entry between our miss and the lease.
-                    return match store.get(entry, Read::default()).await {
-                        Ok(Some(found)) => {
+                    return match store.get(entry, read).await {
+                        Ok(Fetched {
+                            found: Some(found), ..
+                        }) => {
                             let _ = store.unlock(&lock, &token).await;
                             Lease::Filled(found.value)
                         }
@@ -61,9 +68,12 @@ impl Engine {
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(50));
-            match store.get(entry, Read::default()).await {
-                Ok(Some(found)) => return Lease::Filled(found.value),
-                Ok(None) => {}
+            match store.get(entry, read).await {
+                Ok(fetched) => {
+                    if let Some(found) = fetched.found {
+                        return Lease::Filled(found.value);
+                    }
+                }
                 Err(error) => {
                     self.store_failed(counters, "get", &error);
                     return Lease::Unavailable;

@@ -6,6 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::key::{GenTarget, Scope};
 use crate::metrics::InvalidationStats;
 
 /// How many invalidations wait at most before the queue collapses into one of everything.
@@ -16,10 +17,15 @@ const CAPACITY: usize = 4096;
 pub(crate) enum Invalidation {
     /// These entries (and their stale copies).
     Keys(Vec<String>),
-    /// Every member of this index set.
-    Index(String),
-    /// Every key under this prefix.
-    Prefix(String),
+    /// Every entry of this scope.
+    Scope(Scope),
+    /// Every key under this prefix: its generation is bumped, and with `scan` the keys are
+    /// deleted from Redis too.
+    Prefix {
+        prefix: String,
+        generation: GenTarget,
+        scan: bool,
+    },
     /// Every key under this prefix of the bookkeeping namespace (index sets, marks): no mark.
     Bookkeeping(String),
 }
@@ -115,16 +121,32 @@ mod tests {
     use super::*;
 
     fn everything() -> Invalidation {
-        Invalidation::Prefix("v1:".to_owned())
+        Invalidation::Prefix {
+            prefix: "v1:".to_owned(),
+            generation: GenTarget {
+                key: "v1:gen".to_owned(),
+                field: None,
+                expires: false,
+            },
+            scan: false,
+        }
+    }
+
+    fn scope(name: &str) -> Invalidation {
+        Invalidation::Scope(Scope {
+            set: name.to_owned(),
+            generation: GenTarget {
+                key: name.to_owned(),
+                field: None,
+                expires: true,
+            },
+        })
     }
 
     #[test]
     fn invalidations_are_kept_once_and_replayed_in_order() {
         let pending = Pending::default();
-        let (a, b) = (
-            Invalidation::Index("a".into()),
-            Invalidation::Keys(vec!["b".into()]),
-        );
+        let (a, b) = (scope("a"), Invalidation::Keys(vec!["b".into()]));
         pending.push(a.clone(), everything);
         pending.push(b.clone(), everything);
         pending.push(a.clone(), everything);
@@ -142,7 +164,7 @@ mod tests {
     fn a_full_queue_becomes_one_invalidation_of_everything() {
         let pending = Pending::default();
         for i in 0..=CAPACITY {
-            pending.push(Invalidation::Index(i.to_string()), everything);
+            pending.push(scope(&i.to_string()), everything);
         }
         assert_eq!(pending.first(), Some(everything()));
         let stats = pending.stats();

@@ -13,6 +13,7 @@ use super::{Adapter, Engine};
 use crate::codec;
 use crate::key::EntryKey;
 use crate::metrics::Counters;
+use crate::store::Basis;
 
 impl Engine {
     pub(super) fn refresh_due(&self, site: &Site, remaining: Option<Duration>) -> bool {
@@ -29,6 +30,7 @@ impl Engine {
         self: &Arc<Self>,
         site: &'static Site,
         entry: EntryKey,
+        basis: Basis,
         adapter: Adapter<R, T>,
         body: F,
     ) where
@@ -51,7 +53,7 @@ impl Engine {
         let deadline = self.ttl(&site.spec.ttl);
         let refresh = async move {
             let _guard = guard;
-            let refreshed = engine.refresh(site, &entry, adapter, body);
+            let refreshed = engine.refresh(site, &entry, basis, adapter, body);
             if tokio::time::timeout(deadline, refreshed).await.is_err() {
                 tracing::warn!(function = site.path(), ?deadline, "cache: a background refresh did not finish within the entry's TTL and was dropped");
             }
@@ -68,6 +70,7 @@ impl Engine {
         &self,
         site: &'static Site,
         entry: &EntryKey,
+        basis: Basis,
         adapter: Adapter<R, T>,
         body: impl Future<Output = R>,
     ) where
@@ -77,10 +80,13 @@ impl Engine {
             return;
         };
         let counters = self.counters(site);
-        let began = match store.now().await {
+        let gens = self.generations(site, entry);
+        let ttl = self.ttl(&site.spec.ttl);
+        // The basis is the hit's: the refreshed value replaces exactly what was served.
+        let began = match store.begin(&entry.key, &gens, ttl, basis).await {
             Ok(began) => began,
             Err(error) => {
-                self.store_failed(&counters, "time", &error);
+                self.store_failed(&counters, "begin", &error);
                 return;
             }
         };
@@ -88,11 +94,13 @@ impl Engine {
         if let Some(value) = (adapter.get)(&result) {
             match codec::encode(value) {
                 Ok(bytes) => {
-                    Counters::add(&counters.refreshed);
                     let typed = adapter.typing.map(|typing| (typing.to_any)(value));
-                    let intent = Intent::computed(began);
+                    let intent = Intent::computed(&began);
                     self.store(store, site, entry, bytes, typed, intent, &counters)
                         .await;
+                    // Counted once the write is done: a caller that sees it counted reads
+                    // what the refresh wrote.
+                    Counters::add(&counters.refreshed);
                 }
                 Err(error) => self.log_unencodable(site, &error),
             }

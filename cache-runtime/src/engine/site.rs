@@ -102,6 +102,8 @@ impl Spec {
 pub(crate) struct Identity {
     pub(crate) path: String,
     pub(crate) text: String,
+    /// The lines of this function and its policy in Redis generation keys.
+    pub(crate) fields: key::GenFields,
 }
 
 impl Identity {
@@ -124,7 +126,12 @@ impl Identity {
         }
         path.push_str(spec.name);
         let text = key::function_text(&path);
-        Self { path, text }
+        let policy = match spec.ttl {
+            Ttl::Policy(policy) => Some(key::function_text(policy.path())),
+            Ttl::Fixed(_) => None,
+        };
+        let fields = key::GenFields::new(&text, policy.as_deref());
+        Self { path, text, fields }
     }
 }
 

@@ -8,7 +8,7 @@ use super::site::Site;
 use super::Adapter;
 use super::Engine;
 use crate::codec;
-use crate::key;
+use crate::key::{self, EntryKey};
 use crate::metrics::Counters;
 use crate::store::{Read, Store};
 
@@ -17,8 +17,8 @@ impl Engine {
     pub(super) async fn stale<R, T: DeserializeOwned>(
         &self,
         store: &dyn Store,
-        site: &Site,
-        entry: &str,
+        site: &'static Site,
+        entry: &EntryKey,
         adapter: &Adapter<R, T>,
         result: &R,
         counters: &Counters,
@@ -27,13 +27,19 @@ impl Engine {
         if !(adapter.failed)(result) {
             return None;
         }
-        match store.get(&key::stale_key(entry), Read::default()).await {
-            Ok(Some(found)) => {
+        // The stale copy carries its entry's stamp: an invalidation since makes it unservable.
+        let gens = self.generations(site, entry);
+        let read = Read {
+            gens: Some(&gens),
+            ..Read::default()
+        };
+        match store.get(&key::stale_key(&entry.key), read).await {
+            Ok(fetched) => {
+                let found = fetched.found?;
                 let value = codec::decode::<T>(&found.value).ok()?;
                 Counters::add(&counters.stale);
                 Some((found.value, value))
             }
-            Ok(None) => None,
             Err(error) => {
                 self.store_failed(counters, "get", &error);
                 None

@@ -13,9 +13,9 @@ use super::lease::Lease;
 use super::site::Site;
 use super::{Adapter, Engine, Share};
 use crate::codec;
-use crate::key::{self, EntryKey};
+use crate::key::{self, EntryKey, Generations};
 use crate::metrics::Counters;
-use crate::store::{Guard, Index, Read, Stamp, Store, Typed, Write};
+use crate::store::{Basis, Began, Guard, Index, Read, Seen, Store, Typed, Write};
 
 impl Engine {
     /// A miss: single flight in this process, the lease across processes if the site asks for
@@ -26,7 +26,7 @@ impl Engine {
         store: &dyn Store,
         site: &'static Site,
         entry: &EntryKey,
-        write: bool,
+        miss: Miss,
         adapter: Adapter<R, T>,
         share: Option<Share<R>>,
         body: F,
@@ -75,8 +75,9 @@ impl Engine {
         let Some(leader) = leader else {
             return body.await;
         };
+        let gens = miss.gens.unwrap_or_else(|| self.generations(site, entry));
         let lease = match site.spec.lock {
-            Some(lease) => match self.lease(store, key, lease, counters).await {
+            Some(lease) => match self.lease(store, key, &gens, lease, counters).await {
                 Lease::Filled(bytes) => {
                     if let Ok(value) = codec::decode::<T>(&bytes) {
                         leader.publish(Outcome::Value(bytes));
@@ -89,17 +90,20 @@ impl Engine {
             },
             None => None,
         };
-        // The store's clock before the function runs: an invalidation at or after this moment
-        // refuses the write of what it computes (one more round trip on a Redis miss).
-        let write = match write {
-            true => match store.now().await {
-                Ok(began) => Some(began),
-                Err(error) => {
-                    self.store_failed(counters, "time", &error);
-                    None
+        // What the write of the result is based on, read before the function runs: an
+        // invalidation after this moment refuses the write (or, in Redis, makes it invisible).
+        let write = match miss.write {
+            Some(basis) => {
+                let ttl = self.ttl(&site.spec.ttl);
+                match store.begin(key, &gens, ttl, basis).await {
+                    Ok(began) => Some(began),
+                    Err(error) => {
+                        self.store_failed(counters, "begin", &error);
+                        None
+                    }
                 }
-            },
-            false => None,
+            }
+            None => None,
         };
         let result = flight::computing(key, body).await;
         let outcome = match (adapter.get)(&result) {
@@ -110,7 +114,7 @@ impl Engine {
                 Ok(bytes) => {
                     // When the read just found the store unreachable, a write would only add
                     // its own timeout to this call.
-                    if let Some(began) = write {
+                    if let Some(began) = &write {
                         let typed = adapter.typing.map(|typing| (typing.to_any)(value));
                         let intent = Intent::computed(began);
                         self.store(store, site, entry, bytes.clone(), typed, intent, counters)
@@ -129,7 +133,7 @@ impl Engine {
                 Outcome::Uncached(share.as_ref().map(|share| (share.to_any)(&result)))
             }
             None => match self
-                .stale(store, site, key, &adapter, &result, counters)
+                .stale(store, site, entry, &adapter, &result, counters)
                 .await
             {
                 Some((bytes, value)) => {
@@ -159,7 +163,7 @@ impl Engine {
         entry: &EntryKey,
         bytes: Bytes,
         typed: Option<Typed>,
-        intent: Intent,
+        intent: Intent<'_>,
         counters: &Counters,
     ) {
         if bytes.len() > self.max_value_bytes {
@@ -176,36 +180,46 @@ impl Engine {
         }
         let ttl = self.ttl(&site.spec.ttl);
         let mut writes = Vec::with_capacity(2);
-        let mut lifetime = ttl;
+        let basis = intent.began.basis.clone();
         if let Some(window) = site.spec.stale_if_error {
-            lifetime = ttl.saturating_add(window);
             writes.push(Write {
                 key: key::stale_key(&entry.key),
                 value: bytes.clone(),
-                ttl: lifetime,
+                ttl: ttl.saturating_add(window),
                 typed: None,
                 index: None,
+                basis: Basis {
+                    stamp: basis.stamp,
+                    seen: Seen::Unchecked,
+                },
             });
         }
-        let sets = self
-            .layout
-            .indexes(entry, &site.identity().path, site.policy_path());
-        let guard = Guard {
-            names: self.layout.write_marks(entry, &sets),
-            began: intent.began,
-            window: MARK_WINDOW,
+        // In-process, the entry joins index sets and the write is guarded by marks; Redis
+        // checks generations and tombstones instead (`store::redis::generation`).
+        let (index, guard) = if store.marks_writes() {
+            let sets = self
+                .layout
+                .indexes(entry, &site.identity().path, site.policy_path());
+            let guard = Guard {
+                names: self.layout.write_marks(entry, &sets),
+                began: intent.began.at,
+                window: MARK_WINDOW,
+            };
+            let index = Index { sets };
+            (Some(index), Some(guard))
+        } else {
+            self.layout.note_write(entry);
+            (None, None)
         };
         writes.push(Write {
             key: entry.key.clone(),
             value: bytes,
             ttl,
             typed,
-            index: Some(Index {
-                sets,
-                ttl: lifetime,
-            }),
+            index,
+            basis,
         });
-        match store.set_many(writes, Some(guard), intent.announce).await {
+        match store.set_many(writes, guard, intent.announce).await {
             Ok(true) => {}
             Ok(false) => Counters::add(&counters.superseded),
             Err(error) => self.store_failed(counters, "set", &error),
@@ -215,8 +229,13 @@ impl Engine {
     /// The bytes stored for `entry`, without computing anything or counting a lookup.
     pub(crate) async fn peek(&self, site: &'static Site, entry: &EntryKey) -> Option<Bytes> {
         let store = self.store.as_deref()?;
-        match store.get(&entry.key, Read::default()).await {
-            Ok(found) => found.map(|found| found.value),
+        let gens = self.generations(site, entry);
+        let read = Read {
+            gens: Some(&gens),
+            ..Read::default()
+        };
+        match store.get(&entry.key, read).await {
+            Ok(fetched) => fetched.found.map(|found| found.value),
             Err(error) => {
                 self.store_failed(&self.counters(site), "get", &error);
                 None
@@ -224,21 +243,32 @@ impl Engine {
         }
     }
 
-    /// The bytes stored at each of `keys`, in one round trip; store failures read as misses.
-    pub(crate) async fn peek_many(&self, keys: &[String]) -> Vec<Option<Bytes>> {
+    /// The bytes stored for each of `entries` (of `sites`), in one round trip; store failures
+    /// read as misses.
+    pub(crate) async fn peek_many(
+        &self,
+        sites: &[&'static Site],
+        entries: &[EntryKey],
+    ) -> Vec<Option<Bytes>> {
         let Some(store) = self.store.as_deref() else {
-            return vec![None; keys.len()];
+            return vec![None; entries.len()];
         };
-        match store.get_many(keys).await {
+        let keys: Vec<String> = entries.iter().map(|entry| entry.key.clone()).collect();
+        let gens: Vec<Generations> = sites
+            .iter()
+            .zip(entries)
+            .map(|(site, entry)| self.generations(site, entry))
+            .collect();
+        match store.get_many(&keys, &gens).await {
             Ok(found) => found
                 .into_iter()
-                .map(|found| found.map(|found| found.value))
+                .map(|fetched| fetched.found.map(|found| found.value))
                 .collect(),
             Err(error) => {
                 if let Some(held_back) = self.store_errors.admit() {
                     tracing::warn!(operation = "get_many", %error, held_back, "cache: store operation failed; reading as misses");
                 }
-                vec![None; keys.len()]
+                vec![None; entries.len()]
             }
         }
     }
@@ -246,42 +276,51 @@ impl Engine {
     /// Stores encoded `bytes` for `entry` (`#[cache_put]`, `CacheEntry::put`): a value the
     /// caller has just written to its source, so every process's local copy is dropped.
     ///
-    /// The write's start on the store's clock is read here, after the put's own function ran:
-    /// an invalidation by a concurrent writer of the same key that lands between this put's
-    /// write to its source and this call is not seen (the put's value is written over it).
-    /// Reading the clock before the function would need the expansion to ask the store first.
+    /// The write's basis is read here, after the put's own function ran: an invalidation by a
+    /// concurrent writer of the same key that lands between this put's write to its source and
+    /// this call is not seen (the put's value is written over it). Reading it before the
+    /// function would need the expansion to ask the store first.
     pub(crate) async fn put(&self, site: &'static Site, entry: &EntryKey, bytes: Bytes) {
         let Some(store) = self.store.as_deref() else {
             return;
         };
         let counters = self.counters(site);
-        match store.now().await {
+        let gens = self.generations(site, entry);
+        let ttl = self.ttl(&site.spec.ttl);
+        match store.begin(&entry.key, &gens, ttl, Basis::default()).await {
             Ok(began) => {
                 let intent = Intent {
-                    began,
+                    began: &began,
                     announce: true,
                 };
                 self.store(store, site, entry, bytes, None, intent, &counters)
                     .await;
             }
-            Err(error) => self.store_failed(&counters, "time", &error),
+            Err(error) => self.store_failed(&counters, "begin", &error),
         }
     }
 }
 
+/// How a miss goes on after its lookup.
+pub(super) struct Miss {
+    /// The basis of the write, or `None` when the store was found unreachable (no write).
+    pub(super) write: Option<Basis>,
+    /// The generations the lookup read, if it asked Redis.
+    pub(super) gens: Option<Generations>,
+}
+
 /// Why an entry is written.
-#[derive(Clone, Copy)]
-pub(super) struct Intent {
-    /// The store's clock before the value began to be computed: an invalidation at or after it
+pub(super) struct Intent<'a> {
+    /// What the store said before the value began to be computed: an invalidation after it
     /// refuses the write.
-    pub(super) began: Stamp,
+    pub(super) began: &'a Began,
     /// Whether other processes' local copies must be dropped (a put replaces what they hold).
     pub(super) announce: bool,
 }
 
-impl Intent {
+impl<'a> Intent<'a> {
     /// A value computed on a miss or a refresh that began at `began`.
-    pub(super) fn computed(began: Stamp) -> Self {
+    pub(super) fn computed(began: &'a Began) -> Self {
         Self {
             began,
             announce: false,

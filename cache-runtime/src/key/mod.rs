@@ -24,6 +24,7 @@
 mod bound;
 mod canonical;
 mod error;
+mod generation;
 mod part;
 mod tag;
 
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use self::bound::{shorten, MAX_TENANT_SEGMENT};
 pub(crate) use self::bound::{DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
 pub(crate) use self::error::KeyError;
+pub(crate) use self::generation::{GenFields, GenTarget, Generations, Scope};
 use self::part::{escape_into, write_part};
 pub use self::tag::Tag;
 

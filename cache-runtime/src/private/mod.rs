@@ -165,20 +165,28 @@ impl Call {
     pub(crate) async fn peek_many(calls: Vec<Call>) -> Vec<Option<bytes::Bytes>> {
         let mut found = vec![None; calls.len()];
         // The keys (with their positions) of each cache, in the order the caches first appear.
-        type Batch = (Arc<Engine>, Vec<(usize, String)>);
+        type Batch = (Arc<Engine>, Vec<(usize, &'static Site, EntryKey)>);
         let mut batches: Vec<Batch> = Vec::new();
         for (position, call) in calls.into_iter().enumerate() {
-            let Some((engine, _, entry)) = call.finish() else {
+            let Some((engine, site, entry)) = call.finish() else {
                 continue;
             };
             match batches.iter_mut().find(|(e, _)| Arc::ptr_eq(e, &engine)) {
-                Some((_, keys)) => keys.push((position, entry.key)),
-                None => batches.push((engine, vec![(position, entry.key)])),
+                Some((_, keys)) => keys.push((position, site, entry)),
+                None => batches.push((engine, vec![(position, site, entry)])),
             }
         }
         for (engine, keys) in batches {
-            let (positions, keys): (Vec<usize>, Vec<String>) = keys.into_iter().unzip();
-            for (position, bytes) in positions.into_iter().zip(engine.peek_many(&keys).await) {
+            let mut positions = Vec::with_capacity(keys.len());
+            let mut sites = Vec::with_capacity(keys.len());
+            let mut entries = Vec::with_capacity(keys.len());
+            for (position, site, entry) in keys {
+                positions.push(position);
+                sites.push(site);
+                entries.push(entry);
+            }
+            let read = engine.peek_many(&sites, &entries).await;
+            for (position, bytes) in positions.into_iter().zip(read) {
                 found[position] = bytes;
             }
         }

@@ -26,6 +26,7 @@ pub(crate) mod redis;
 pub(crate) mod tiered;
 
 use crate::breaker::BreakerState;
+use crate::key::{GenTarget, Generations, Scope};
 use crate::metrics::StoreStats;
 
 /// A failed store operation. Never reaches a caller of a cached function: it is counted and
@@ -92,11 +93,72 @@ pub(crate) type Companion = fn(&str) -> String;
 
 /// How to read one key.
 #[derive(Clone, Copy, Default)]
-pub(crate) struct Read {
+pub(crate) struct Read<'a> {
     /// Also return the time the entry has left.
     pub(crate) remaining: bool,
     /// For stores that copy remote entries in-process: keep the copy decoded with this.
     pub(crate) decode: Option<DecodeTyped>,
+    /// What a Redis entry is checked against (see `redis::generation`); without them, Redis
+    /// answers a miss.
+    pub(crate) gens: Option<&'a Generations>,
+}
+
+/// What a read found, and what a write of the same key must be based on.
+pub(crate) struct Fetched {
+    /// A valid entry.
+    pub(crate) found: Option<Found>,
+    pub(crate) basis: Basis,
+    /// The key held bytes that are not an entry (not written by this crate, or corrupted).
+    pub(crate) undecodable: bool,
+}
+
+impl Fetched {
+    /// A miss with nothing to base a write on (in-process stores need nothing).
+    pub(crate) fn miss() -> Self {
+        Self {
+            found: None,
+            basis: Basis::default(),
+            undecodable: false,
+        }
+    }
+
+    pub(crate) fn hit(found: Found) -> Self {
+        Self {
+            found: Some(found),
+            basis: Basis::default(),
+            undecodable: false,
+        }
+    }
+}
+
+/// What a write to Redis is conditioned on: the stamp of the generations its value was computed
+/// under, and what the key held before it was computed (see `redis::generation`). In-process
+/// stores ignore it: their writes are guarded by marks ([`Guard`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Basis {
+    /// The stamp of the entry's generations when its value began to be computed; `None` until
+    /// every generation exists ([`Store::begin`] creates the missing ones).
+    pub(crate) stamp: Option<u64>,
+    pub(crate) seen: Seen,
+}
+
+/// What a key held when its value began to be computed: the write happens only if it still
+/// holds that, so that an invalidation in between (a tombstone) is never overwritten.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Seen {
+    /// Not checked: written whatever the key holds (a stale copy, written with its entry).
+    #[default]
+    Unchecked,
+    /// The key did not exist.
+    Nothing,
+    /// The key held these bytes.
+    Bytes(Bytes),
+}
+
+/// What [`Store::begin`] returns: the moment on the store's clock, and the basis of the write.
+pub(crate) struct Began {
+    pub(crate) at: Stamp,
+    pub(crate) basis: Basis,
 }
 
 /// What an in-process lookup found.
@@ -118,13 +180,14 @@ pub(crate) struct Write {
     pub(crate) typed: Option<Typed>,
     /// The index sets the entry joins, if any.
     pub(crate) index: Option<Index>,
+    /// What the write is conditioned on in Redis.
+    pub(crate) basis: Basis,
 }
 
-/// Index sets an entry joins, for as long as `ttl`.
+/// Index sets an entry of the in-process store joins.
 #[derive(Clone)]
 pub(crate) struct Index {
     pub(crate) sets: Vec<String>,
-    pub(crate) ttl: Duration,
 }
 
 /// Marks that an invalidation leaves behind, so that a write which started before it cannot land
@@ -135,9 +198,8 @@ pub(crate) struct Marks {
     pub(crate) ttl: Duration,
 }
 
-/// A moment on the store's own clock ([`Store::now`]; microseconds for Redis, nanoseconds
-/// in-process): marks and guards are compared on one clock, never a client's against the
-/// server's.
+/// A moment on the in-process store's own clock ([`Store::begin`], nanoseconds): marks and
+/// guards are compared on one clock.
 pub(crate) type Stamp = u64;
 
 /// The condition of a write: none of the marks `names` was set at or after `began`, the moment
@@ -175,17 +237,37 @@ pub(crate) trait Store: Send + Sync {
         None
     }
 
-    /// The store's clock now, for [`Guard::began`]: read before a value is computed.
-    fn now(&self) -> StoreFuture<'_, Stamp>;
+    /// Read before the value of `key` is computed: the store's clock ([`Guard::began`]) and the
+    /// basis of the write ([`Write::basis`]), completed from `basis` (what a lookup found).
+    /// Redis creates the generations of `gens` that do not exist yet, so that an invalidation
+    /// during the computation changes the stamp; one round trip only then.
+    fn begin<'a>(
+        &'a self,
+        key: &'a str,
+        gens: &'a Generations,
+        ttl: Duration,
+        basis: Basis,
+    ) -> StoreFuture<'a, Began>;
+
+    /// Whether writes are guarded by invalidation marks ([`Guard::names`]); Redis checks
+    /// generations and tombstones instead.
+    fn marks_writes(&self) -> bool {
+        true
+    }
 
     /// A synchronous lookup in memory, for the hot path of in-process stores and local tiers.
     fn get_local(&self, key: &str) -> Local;
 
-    /// The bytes stored at `key`, if any and not expired.
-    fn get<'a>(&'a self, key: &'a str, read: Read) -> StoreFuture<'a, Option<Found>>;
+    /// The bytes stored at `key`, if any, not expired and not invalidated.
+    fn get<'a>(&'a self, key: &'a str, read: Read<'a>) -> StoreFuture<'a, Fetched>;
 
-    /// The bytes stored at each of `keys`, in order, in one round trip (`MGET`).
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<Found>>>;
+    /// What [`Store::get`] finds at each of `keys` (checked against the generations beside
+    /// it), in order, in one round trip (`MGET`).
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        gens: &'a [Generations],
+    ) -> StoreFuture<'a, Vec<Fetched>>;
 
     /// Stores every entry with its TTL and index memberships, in one round trip and all or
     /// nothing: `Ok(false)` when `guard` refused the write (an invalidation came after it began).
@@ -207,18 +289,26 @@ pub(crate) trait Store: Send + Sync {
         marks: Option<Marks>,
     ) -> StoreFuture<'_, u64>;
 
-    /// Sets `marks`, then deletes every member of the index set `set` (and each one's
-    /// `companion`), then the set.
-    fn delete_index<'a>(
+    /// Drops every entry of `scope`: in-process, sets `marks` and deletes the members of its
+    /// index set (and each one's `companion`); in Redis, bumps its generation (no entry is
+    /// deleted, so `0`).
+    fn delete_scope<'a>(
         &'a self,
-        set: &'a str,
+        scope: &'a Scope,
         companion: Option<Companion>,
         marks: Option<Marks>,
     ) -> StoreFuture<'a, u64>;
 
-    /// Sets `marks`, then deletes every key that starts with `prefix` (but the marks), on every
-    /// node.
-    fn delete_prefix<'a>(&'a self, prefix: &'a str, marks: Option<Marks>) -> StoreFuture<'a, u64>;
+    /// Drops every key that starts with `prefix`: bumps `generation` first (Redis), sets
+    /// `marks` (in-process), then deletes the keys, on every node — in Redis only when
+    /// `scan` (a pass over the whole keyspace: a purge, not an invalidation).
+    fn delete_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+        generation: Option<&'a GenTarget>,
+        scan: bool,
+        marks: Option<Marks>,
+    ) -> StoreFuture<'a, u64>;
 
     /// Takes the lease `key` for `ttl` if nobody holds it: a lock that excludes every other
     /// holder until it is released or runs out.
@@ -233,11 +323,6 @@ pub(crate) trait Store: Send + Sync {
 /// (now + `PX`) overflows a signed 64-bit count of milliseconds, and refuses the whole write
 /// with it; longer TTLs (a builder override, a TTL plus a stale window) are cut to this.
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// Microseconds, saturating: the unit of Redis stamps.
-pub(crate) fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
-}
 
 /// Milliseconds for a store command: at least 1, at most [`MAX_TTL`].
 pub(crate) fn millis(duration: Duration) -> u64 {

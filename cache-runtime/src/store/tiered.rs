@@ -7,7 +7,9 @@
 //! - Invalidations delete from L1 first (so that a failure of Redis never leaves this process
 //!   serving its own copy), then from L2, then publish an event on the layout's channel naming
 //!   the deleted keys (or the purged prefix); every process's subscriber applies it to its own
-//!   L1. Copies read from Redis carry no index sets, which is why events name keys. A subscriber
+//!   L1. An invalidation of a whole scope (function, policy, tenant, tag) changes a generation
+//!   in Redis, which names no key: it clears every process's L1 (copies live for the local TTL
+//!   only, so that costs little). A subscriber
 //!   that lost its connection clears its whole L1 when it reconnects, since it may have missed
 //!   events.
 
@@ -23,9 +25,11 @@ use tokio::task::JoinHandle;
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
 use super::{
-    Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreError, StoreFuture, Write,
+    Basis, Began, Companion, Fetched, Found, Guard, Local, Marks, Read, Store, StoreError,
+    StoreFuture, Write,
 };
 use crate::breaker::BreakerState;
+use crate::key::{GenTarget, Generations, Scope};
 use crate::metrics::StoreStats;
 
 pub(crate) struct TieredStore {
@@ -79,6 +83,8 @@ const EVENT_KEYS: usize = 512;
 enum Event<'a> {
     Keys(&'a [String]),
     Prefix(&'a str),
+    /// A scope whose members no process can list: every copy goes.
+    Everything,
 }
 
 impl Event<'_> {
@@ -86,6 +92,7 @@ impl Event<'_> {
         match self {
             Event::Keys(keys) => format!("k\n{}", keys.join("\n")),
             Event::Prefix(prefix) => format!("p\n{prefix}"),
+            Event::Everything => "c".to_owned(),
         }
     }
 }
@@ -124,15 +131,15 @@ impl TieredStore {
 
     /// A lookup in Redis; a hit is copied locally, decoded with `read.decode` when given, so
     /// that later local hits clone it instead of decoding JSON.
-    async fn read(&self, key: &str, read: Read) -> Result<Option<Found>, StoreError> {
+    async fn read(&self, key: &str, read: Read<'_>) -> Result<Fetched, StoreError> {
         // Early refresh needs the entry's real remaining TTL: ask Redis.
         if !read.remaining {
             if let Local::Hit(found) = self.local.copies.get_local(key) {
-                return Ok(Some(found));
+                return Ok(Fetched::hit(found));
             }
         }
         let generation = self.local.generation();
-        let mut found = self
+        let mut fetched = self
             .remote
             .get(
                 key,
@@ -146,7 +153,7 @@ impl TieredStore {
             value,
             remaining: Some(remaining),
             typed,
-        }) = &mut found
+        }) = &mut fetched.found
         {
             *typed = read.decode.and_then(|decode| decode(value));
             let write = Write {
@@ -155,20 +162,16 @@ impl TieredStore {
                 ttl: self.local_ttl.min(*remaining),
                 typed: typed.clone(),
                 index: None,
+                basis: Basis::default(),
             };
             self.local.write(generation, vec![write]);
         }
-        Ok(found)
+        Ok(fetched)
     }
 
-    async fn write(
-        &self,
-        writes: Vec<Write>,
-        guard: Option<Guard>,
-        announce: bool,
-    ) -> Result<bool, StoreError> {
+    async fn write(&self, writes: Vec<Write>, announce: bool) -> Result<bool, StoreError> {
         let generation = self.local.generation();
-        if !self.remote.write(&writes, guard.as_ref()).await? {
+        if !self.remote.write(&writes).await? {
             return Ok(false);
         }
         let keys: Vec<String> = writes.iter().map(|write| write.key.clone()).collect();
@@ -197,38 +200,30 @@ impl TieredStore {
         self.local
             .invalidate(|copies| copies.remove(&keys, companion));
         let deleted = self.remote.delete(keys.clone(), companion, marks).await?;
-        self.publish(Event::Keys(&keys)).await?;
-        Ok(deleted)
-    }
-
-    async fn remove_index(
-        &self,
-        set: &str,
-        companion: Option<Companion>,
-        marks: Option<Marks>,
-    ) -> Result<u64, StoreError> {
-        self.local
-            .invalidate(|copies| copies.remove_index(set, companion));
-        // Other processes' copies came from Redis without their index sets, so they are
-        // dropped by key: the members this deletion found.
-        let mut members = Vec::new();
-        let deleted = self
-            .remote
-            .delete_index_members(set, companion, marks.as_ref(), |page| {
-                members.extend_from_slice(page)
-            })
-            .await?;
-        for keys in members.chunks(EVENT_KEYS) {
-            self.local
-                .invalidate(|copies| copies.remove(keys, companion));
+        for keys in keys.chunks(EVENT_KEYS) {
             self.publish(Event::Keys(keys)).await?;
         }
         Ok(deleted)
     }
 
-    async fn remove_prefix(&self, prefix: &str, marks: Option<Marks>) -> Result<u64, StoreError> {
+    async fn remove_scope(&self, scope: &Scope) -> Result<u64, StoreError> {
+        self.local.clear();
+        let deleted = self.remote.delete_scope(scope, None, None).await?;
+        self.publish(Event::Everything).await?;
+        Ok(deleted)
+    }
+
+    async fn remove_prefix(
+        &self,
+        prefix: &str,
+        generation: Option<&GenTarget>,
+        scan: bool,
+    ) -> Result<u64, StoreError> {
         self.local.invalidate(|copies| copies.remove_prefix(prefix));
-        let deleted = self.remote.delete_prefix(prefix, marks).await?;
+        let deleted = self
+            .remote
+            .delete_prefix(prefix, generation, scan, None)
+            .await?;
         self.publish(Event::Prefix(prefix)).await?;
         Ok(deleted)
     }
@@ -285,6 +280,7 @@ fn apply(local: &Copies, payload: &str) {
             let prefix = lines.next().unwrap_or_default();
             local.invalidate(|copies| copies.remove_prefix(prefix));
         }
+        Some("c") => local.clear(),
         _ => {}
     }
 }
@@ -312,8 +308,18 @@ impl Store for TieredStore {
         Some(self.listening.subscribe())
     }
 
-    fn now(&self) -> StoreFuture<'_, Stamp> {
-        self.remote.now()
+    fn begin<'a>(
+        &'a self,
+        key: &'a str,
+        gens: &'a Generations,
+        ttl: Duration,
+        basis: Basis,
+    ) -> StoreFuture<'a, Began> {
+        self.remote.begin(key, gens, ttl, basis)
+    }
+
+    fn marks_writes(&self) -> bool {
+        false
     }
 
     fn get_local(&self, key: &str) -> Local {
@@ -323,21 +329,25 @@ impl Store for TieredStore {
         }
     }
 
-    fn get<'a>(&'a self, key: &'a str, read: Read) -> StoreFuture<'a, Option<Found>> {
+    fn get<'a>(&'a self, key: &'a str, read: Read<'a>) -> StoreFuture<'a, Fetched> {
         Box::pin(self.read(key, read))
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<Found>>> {
-        self.remote.get_many(keys)
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        gens: &'a [Generations],
+    ) -> StoreFuture<'a, Vec<Fetched>> {
+        self.remote.get_many(keys, gens)
     }
 
     fn set_many(
         &self,
         writes: Vec<Write>,
-        guard: Option<Guard>,
+        _guard: Option<Guard>,
         announce: bool,
     ) -> StoreFuture<'_, bool> {
-        Box::pin(self.write(writes, guard, announce))
+        Box::pin(self.write(writes, announce))
     }
 
     fn delete(
@@ -349,17 +359,23 @@ impl Store for TieredStore {
         Box::pin(self.remove(keys, companion, marks))
     }
 
-    fn delete_index<'a>(
+    fn delete_scope<'a>(
         &'a self,
-        set: &'a str,
-        companion: Option<Companion>,
-        marks: Option<Marks>,
+        scope: &'a Scope,
+        _companion: Option<Companion>,
+        _marks: Option<Marks>,
     ) -> StoreFuture<'a, u64> {
-        Box::pin(self.remove_index(set, companion, marks))
+        Box::pin(self.remove_scope(scope))
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str, marks: Option<Marks>) -> StoreFuture<'a, u64> {
-        Box::pin(self.remove_prefix(prefix, marks))
+    fn delete_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+        generation: Option<&'a GenTarget>,
+        scan: bool,
+        _marks: Option<Marks>,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(self.remove_prefix(prefix, generation, scan))
     }
 
     fn try_lock<'a>(

@@ -24,7 +24,11 @@ use moka::Expiry;
 
 use self::books::Books;
 use self::weight::weigh;
-use super::{Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreFuture, Typed, Write};
+use super::{
+    Basis, Began, Companion, Fetched, Found, Guard, Local, Marks, Read, Stamp, Store, StoreFuture,
+    Typed, Write,
+};
+use crate::key::{GenTarget, Generations, Scope};
 use crate::metrics::StoreStats;
 
 #[derive(Clone)]
@@ -269,9 +273,15 @@ impl Store for MemoryStore {
         self.memory_stats()
     }
 
-    fn now(&self) -> StoreFuture<'_, Stamp> {
-        let now = self.stamp();
-        Box::pin(async move { Ok(now) })
+    fn begin<'a>(
+        &'a self,
+        _key: &'a str,
+        _gens: &'a Generations,
+        _ttl: Duration,
+        basis: Basis,
+    ) -> StoreFuture<'a, Began> {
+        let at = self.stamp();
+        Box::pin(async move { Ok(Began { at, basis }) })
     }
 
     fn get_local(&self, key: &str) -> Local {
@@ -281,21 +291,24 @@ impl Store for MemoryStore {
         }
     }
 
-    fn get<'a>(&'a self, key: &'a str, read: Read) -> StoreFuture<'a, Option<Found>> {
-        let found = self
-            .entries
-            .get(key)
-            .map(|entry| Self::found(entry, read.remaining));
-        Box::pin(async move { Ok(found) })
+    fn get<'a>(&'a self, key: &'a str, read: Read<'a>) -> StoreFuture<'a, Fetched> {
+        let fetched = match self.entries.get(key) {
+            Some(entry) => Fetched::hit(Self::found(entry, read.remaining)),
+            None => Fetched::miss(),
+        };
+        Box::pin(async move { Ok(fetched) })
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<Found>>> {
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        _gens: &'a [Generations],
+    ) -> StoreFuture<'a, Vec<Fetched>> {
         let found = keys
             .iter()
-            .map(|key| {
-                self.entries
-                    .get(key.as_str())
-                    .map(|entry| Self::found(entry, false))
+            .map(|key| match self.entries.get(key.as_str()) {
+                Some(entry) => Fetched::hit(Self::found(entry, false)),
+                None => Fetched::miss(),
             })
             .collect();
         Box::pin(async move { Ok(found) })
@@ -327,20 +340,26 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(deleted) })
     }
 
-    fn delete_index<'a>(
+    fn delete_scope<'a>(
         &'a self,
-        set: &'a str,
+        scope: &'a Scope,
         companion: Option<Companion>,
         marks: Option<Marks>,
     ) -> StoreFuture<'a, u64> {
         if let Some(marks) = &marks {
             self.mark(marks);
         }
-        let deleted = self.remove_index(set, companion);
+        let deleted = self.remove_index(&scope.set, companion);
         Box::pin(async move { Ok(deleted) })
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str, marks: Option<Marks>) -> StoreFuture<'a, u64> {
+    fn delete_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+        _generation: Option<&'a GenTarget>,
+        _scan: bool,
+        marks: Option<Marks>,
+    ) -> StoreFuture<'a, u64> {
         if let Some(marks) = &marks {
             self.mark(marks);
         }

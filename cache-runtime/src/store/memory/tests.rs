@@ -11,8 +11,8 @@ fn write(key: &str, sets: &[&str]) -> Write {
         typed: None,
         index: Some(Index {
             sets: sets.iter().map(|s| (*s).to_owned()).collect(),
-            ttl: Duration::from_secs(60),
         }),
+        basis: Default::default(),
     }
 }
 

@@ -1,117 +1,240 @@
 //! The commands behind each [`Store`] operation on Redis: one round trip each where the
 //! operation allows it (pipelines), under the breaker and the deadlines of [`RedisStore`].
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use std::sync::LazyLock;
-
-use super::scripts::{UNLOCK, WRITE};
+use super::generation::{self, LIFETIME, TOMBSTONE};
+use super::scripts::{BUMP, UNLOCK, WRITE};
 use super::{glob_escape_into, RedisStore, BATCH};
 use crate::breaker::BreakerState;
+use crate::key::{GenTarget, Generations, Scope};
 use crate::metrics::StoreStats;
 use crate::store::{
-    micros, millis, Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreError,
-    StoreFuture, Write,
+    millis, Basis, Began, Companion, Fetched, Found, Local, Marks, Read, Seen, Store, StoreError,
+    StoreFuture, Write, MAX_TTL,
 };
 
 /// The write script, sent by its SHA1 (`EVALSHA`) and loaded on the first `NOSCRIPT`.
 static WRITE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(WRITE));
+static BUMP_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(BUMP));
+
+type Reply = Option<Vec<u8>>;
 
 impl RedisStore {
-    async fn read(&self, key: &str, read: Read) -> Result<Option<Found>, StoreError> {
-        if !read.remaining {
-            let value = self
-                .run(self.operation_timeout, |mut connection| async move {
-                    redis::cmd("GET")
-                        .arg(key)
-                        .query_async::<Option<Vec<u8>>>(&mut connection)
-                        .await
-                })
-                .await?;
-            return Ok(value.map(|value| Found {
-                value: Bytes::from(value),
-                remaining: None,
-                typed: None,
-            }));
-        }
-        let (value, pttl) = self
+    /// `MGET` of the key and its generations (and `PTTL` of the key when asked, same round
+    /// trip); the entry only if its stamp is the generations' stamp now.
+    async fn read(&self, key: &str, read: Read<'_>) -> Result<Fetched, StoreError> {
+        let Some(gens) = read.gens else {
+            return Ok(Fetched::miss());
+        };
+        let (replies, pttl) = self
             .run(self.operation_timeout, |mut connection| async move {
-                redis::pipe()
-                    .cmd("GET")
-                    .arg(key)
-                    .cmd("PTTL")
-                    .arg(key)
-                    .query_async::<(Option<Vec<u8>>, i64)>(&mut connection)
-                    .await
+                let mut mget = redis::cmd("MGET");
+                mget.arg(key).arg(&gens.keys);
+                if !read.remaining {
+                    let replies = mget.query_async::<Vec<Reply>>(&mut connection).await?;
+                    return Ok((replies, None));
+                }
+                let mut pipe = redis::pipe();
+                pipe.add_command(mget).cmd("PTTL").arg(key);
+                let (replies, pttl) = pipe
+                    .query_async::<(Vec<Reply>, i64)>(&mut connection)
+                    .await?;
+                Ok((replies, Some(pttl)))
             })
             .await?;
-        Ok(value.map(|value| Found {
-            value: Bytes::from(value),
-            remaining: u64::try_from(pttl).ok().map(Duration::from_millis),
-            typed: None,
-        }))
+        let remaining = pttl
+            .and_then(|pttl| u64::try_from(pttl).ok())
+            .map(Duration::from_millis);
+        Ok(judge(replies, gens, remaining))
     }
 
-    async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<Found>>, StoreError> {
+    /// One `MGET` of every key and every generation they need (each name once).
+    async fn read_many(
+        &self,
+        keys: &[String],
+        gens: &[Generations],
+    ) -> Result<Vec<Fetched>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let values = self
+        let mut names: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut positions = Vec::with_capacity(keys.len());
+        for gens in gens {
+            let at = gens
+                .keys
+                .iter()
+                .map(
+                    |name| match names[keys.len()..].iter().position(|n| n == name) {
+                        Some(i) => keys.len() + i,
+                        None => {
+                            names.push(name);
+                            names.len() - 1
+                        }
+                    },
+                )
+                .collect::<Vec<_>>();
+            positions.push(at);
+        }
+        let names = &names;
+        let replies = self
             .run(self.operation_timeout, |mut connection| async move {
                 redis::cmd("MGET")
-                    .arg(keys)
-                    .query_async::<Vec<Option<Vec<u8>>>>(&mut connection)
+                    .arg(names)
+                    .query_async::<Vec<Reply>>(&mut connection)
                     .await
             })
             .await?;
-        Ok(values
-            .into_iter()
-            .map(|value| {
-                value.map(|value| Found {
-                    value: Bytes::from(value),
-                    remaining: None,
-                    typed: None,
-                })
+        Ok(positions
+            .iter()
+            .zip(gens)
+            .enumerate()
+            .map(|(i, (at, gens))| {
+                let mut own = Vec::with_capacity(at.len() + 1);
+                own.push(replies.get(i).cloned().flatten());
+                own.extend(at.iter().map(|&j| replies.get(j).cloned().flatten()));
+                judge(own, gens, None)
             })
             .collect())
     }
 
-    /// Writes `writes` all or nothing in one script (`WRITE`), refused when `guard` says an
-    /// invalidation came after the write began: `Ok(false)`.
-    pub(crate) async fn write(
+    /// The basis of a write of `key`: as the lookup left it when every generation existed;
+    /// else, in one round trip, the missing generations are created (`SET … NX GET`) and the
+    /// key read again. Generations that the entry would outlive are extended in the background.
+    async fn begin_write(
         &self,
-        writes: &[Write],
-        guard: Option<&Guard>,
-    ) -> Result<bool, StoreError> {
-        let mut invocation = WRITE_SCRIPT.prepare_invoke();
-        let (marks, began, window) = match guard {
-            Some(guard) => (guard.names.as_slice(), guard.began, micros(guard.window)),
-            None => (&[][..], 0, 1),
-        };
-        invocation
-            .arg(marks.len())
-            .arg(began)
-            .arg(window)
-            .arg(writes.len());
-        for mark in marks {
-            invocation.key(mark);
+        key: &str,
+        gens: &Generations,
+        ttl: Duration,
+        basis: Basis,
+    ) -> Result<Began, StoreError> {
+        self.extend(gens, ttl);
+        if basis.stamp.is_some() && !matches!(basis.seen, Seen::Unchecked) {
+            return Ok(Began { at: 0, basis });
         }
-        for write in writes {
-            invocation.key(&write.key);
-            let (sets, index_ttl) = match &write.index {
-                Some(index) => (index.sets.as_slice(), millis(index.ttl)),
-                None => (&[][..], 0),
-            };
-            for set in sets {
-                invocation.key(set);
+        let lifetime = millis(LIFETIME.max(ttl.saturating_mul(2)));
+        let tokens: Vec<String> = gens.keys.iter().map(|_| generation::token()).collect();
+        let tokens = &tokens;
+        let (raw, existing) = self
+            .run(self.write_timeout, |mut connection| async move {
+                let mut pipe = redis::pipe();
+                // `MGET`, not `GET`: a key of another type reads as nothing, not as an error.
+                pipe.cmd("MGET").arg(key);
+                for (i, (name, token)) in gens.keys.iter().zip(tokens).enumerate() {
+                    let set = pipe.cmd("SET").arg(name).arg(token).arg("NX").arg("GET");
+                    // The service's generation lives as long as the service.
+                    if i > 0 {
+                        set.arg("PX").arg(lifetime);
+                    }
+                }
+                let mut replies = pipe
+                    .query_async::<Vec<redis::Value>>(&mut connection)
+                    .await?
+                    .into_iter();
+                let (raw,) = redis::from_redis_value::<(Reply,)>(
+                    replies.next().unwrap_or(redis::Value::Nil),
+                )?;
+                let existing = replies
+                    .map(redis::from_redis_value::<Reply>)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((raw, existing))
+            })
+            .await?;
+        let now: Vec<Option<&[u8]>> = existing
+            .iter()
+            .zip(tokens)
+            .map(|(existing, token)| Some(existing.as_deref().unwrap_or(token.as_bytes())))
+            .collect();
+        let basis = Basis {
+            stamp: generation::stamp(gens, &now),
+            seen: raw.map_or(Seen::Nothing, |raw| Seen::Bytes(Bytes::from(raw))),
+        };
+        Ok(Began { at: 0, basis })
+    }
+
+    /// Extends, at most once per process per [`LIFETIME`]/4 each, the tenant's and tags'
+    /// generations that an entry of `ttl` written now would outlive: in the background, since
+    /// only efficiency depends on it (a generation that expires makes its entries misses).
+    fn extend(&self, gens: &Generations, ttl: Duration) {
+        let now = std::time::Instant::now();
+        let lifetime = LIFETIME.max(ttl.saturating_mul(2)).min(MAX_TTL);
+        let later = |by: Duration| now.checked_add(by).unwrap_or(now);
+        let needed = later(ttl.saturating_add(LIFETIME / 4).min(MAX_TTL));
+        let due: Vec<String> = gens.keys[1..]
+            .iter()
+            .filter(|name| self.extended.get(*name).is_none_or(|until| until < needed))
+            .cloned()
+            .collect();
+        if due.is_empty() || self.breaker.state() != BreakerState::Closed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        for name in &due {
+            self.extended.insert(name.clone(), later(lifetime));
+        }
+        let mut connection = self.connection();
+        let timeout = self.write_timeout;
+        runtime.spawn(async move {
+            let mut pipe = redis::pipe();
+            for name in &due {
+                pipe.cmd("PEXPIRE")
+                    .arg(name)
+                    .arg(millis(lifetime))
+                    .arg("GT")
+                    .ignore();
             }
-            invocation
-                .arg(&write.value[..])
-                .arg(millis(write.ttl))
-                .arg(sets.len())
-                .arg(index_ttl);
+            let _ = tokio::time::timeout(timeout, pipe.query_async::<()>(&mut connection)).await;
+        });
+    }
+
+    /// Writes `writes` all or nothing, each only if its key still holds what its basis saw:
+    /// `Ok(false)` when one does not (an invalidation or another write came first). The common
+    /// miss, one entry whose key did not exist, is a plain `SET … PX … NX`.
+    pub(crate) async fn write(&self, writes: &[Write]) -> Result<bool, StoreError> {
+        let mut values = Vec::with_capacity(writes.len());
+        for write in writes {
+            let Some(stamp) = write.basis.stamp else {
+                return Ok(false);
+            };
+            values.push(generation::wrap(stamp, &write.value));
+        }
+        let values = &values;
+        if let [write] = writes {
+            if matches!(write.basis.seen, Seen::Nothing) {
+                // Refused when the key exists: a tombstone or another writer's entry, or a key
+                // of another type, which the script below overwrites.
+                let written = self
+                    .run(self.write_timeout, |mut connection| async move {
+                        redis::cmd("SET")
+                            .arg(&write.key)
+                            .arg(&values[0])
+                            .arg("PX")
+                            .arg(millis(write.ttl))
+                            .arg("NX")
+                            .query_async::<Option<String>>(&mut connection)
+                            .await
+                    })
+                    .await?
+                    .is_some();
+                if written {
+                    return Ok(true);
+                }
+            }
+        }
+        let mut invocation = WRITE_SCRIPT.prepare_invoke();
+        for (write, value) in writes.iter().zip(values) {
+            invocation.key(&write.key);
+            match &write.basis.seen {
+                Seen::Unchecked => invocation.arg("u").arg(""),
+                Seen::Nothing => invocation.arg("n").arg(""),
+                Seen::Bytes(bytes) => invocation.arg("b").arg(&bytes[..]),
+            };
+            invocation.arg(&value[..]).arg(millis(write.ttl));
         }
         let invocation = &invocation;
         self.run(self.write_timeout, |mut connection| async move {
@@ -121,12 +244,87 @@ impl RedisStore {
         .map(|written| written == 1)
     }
 
-    async fn remove_prefix(&self, prefix: &str, marks: Option<&Marks>) -> Result<u64, StoreError> {
-        self.marked(marks, self.scan_delete(prefix, marks)).await
+    /// Writes a tombstone over each of `keys` (for [`TOMBSTONE`]) and deletes their
+    /// companions, in one round trip; how many of `keys` held an entry.
+    async fn bury(&self, keys: &[String], companion: Option<Companion>) -> Result<u64, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let companions: Vec<String> = companion
+            .map(|companion| keys.iter().map(|key| companion(key)).collect())
+            .unwrap_or_default();
+        let companions = &companions;
+        let replies = self
+            .run(self.write_timeout, |mut connection| async move {
+                let mut pipe = redis::pipe();
+                for key in keys {
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(generation::tombstone())
+                        .arg("PX")
+                        .arg(millis(TOMBSTONE))
+                        .arg("GET");
+                }
+                if !companions.is_empty() {
+                    pipe.cmd("UNLINK").arg(companions).ignore();
+                }
+                pipe.query_async::<Vec<Reply>>(&mut connection).await
+            })
+            .await?;
+        Ok(replies
+            .iter()
+            .filter(|reply| {
+                reply
+                    .as_deref()
+                    .is_some_and(|raw| !generation::is_tombstone(raw))
+            })
+            .count() as u64)
     }
 
-    /// `SCAN`s every node for keys under `prefix` and deletes them, but `marks`.
-    async fn scan_delete(&self, prefix: &str, marks: Option<&Marks>) -> Result<u64, StoreError> {
+    /// Draws a new token for `target`: every entry under it stops matching.
+    pub(crate) async fn bump(&self, target: &GenTarget) -> Result<(), StoreError> {
+        let lifetime = if target.expires { millis(LIFETIME) } else { 0 };
+        let mut invocation = BUMP_SCRIPT.prepare_invoke();
+        invocation
+            .key(&target.key)
+            .arg(target.field.as_deref().unwrap_or(""))
+            .arg(generation::token())
+            .arg(lifetime);
+        let invocation = &invocation;
+        let bumped = self
+            .run(self.write_timeout, |mut connection| async move {
+                invocation.invoke_async::<i64>(&mut connection).await
+            })
+            .await;
+        match bumped {
+            // Out of memory (`maxmemory` with `noeviction`), Redis refuses the new token but
+            // not a deletion, which frees memory: without its generation key, every entry under
+            // it is a miss until a write draws a new one (coarser, never stale).
+            Err(StoreError::Redis(error)) if error.code() == Some("OOM") => self
+                .unlink(std::slice::from_ref(&target.key))
+                .await
+                .map(drop),
+            bumped => bumped.map(drop),
+        }
+    }
+
+    async fn remove_prefix(
+        &self,
+        prefix: &str,
+        generation: Option<&GenTarget>,
+        scan: bool,
+    ) -> Result<u64, StoreError> {
+        if let Some(target) = generation {
+            self.bump(target).await?;
+        }
+        if !scan {
+            return Ok(0);
+        }
+        self.scan_delete(prefix).await
+    }
+
+    /// `SCAN`s every node for keys under `prefix` and deletes them.
+    async fn scan_delete(&self, prefix: &str) -> Result<u64, StoreError> {
         let mut pattern = String::with_capacity(prefix.len() + 8);
         glob_escape_into(&mut pattern, prefix);
         pattern.push('*');
@@ -151,14 +349,7 @@ impl RedisStore {
                         },
                     )
                     .await?;
-                let keys: Vec<String> = match marks {
-                    Some(marks) => keys
-                        .into_iter()
-                        .filter(|key| !marks.names.contains(key))
-                        .collect(),
-                    None => keys,
-                };
-                deleted += self.unlink(&keys, None, None).await?;
+                deleted += self.unlink(&keys).await?;
                 cursor = next;
                 if cursor == 0 {
                     break;
@@ -198,6 +389,39 @@ impl RedisStore {
     }
 }
 
+/// What `MGET key gens…` found: the entry if its stamp is the generations' stamp, and the basis
+/// of a write of the key.
+fn judge(mut replies: Vec<Reply>, gens: &Generations, remaining: Option<Duration>) -> Fetched {
+    let raw = if replies.is_empty() {
+        None
+    } else {
+        replies.remove(0).map(Bytes::from)
+    };
+    let now: Vec<Option<&[u8]>> = replies.iter().map(Option::as_deref).collect();
+    let stamp = generation::stamp(gens, &now);
+    let found = match (&raw, stamp) {
+        (Some(raw), Some(stamp)) => match generation::unwrap(raw) {
+            Some((written, range)) if written == stamp => Some(Found {
+                value: raw.slice(range),
+                remaining,
+                typed: None,
+            }),
+            _ => None,
+        },
+        _ => None,
+    };
+    // Bytes that are neither an envelope nor a tombstone: not ours, or corrupted.
+    let undecodable = raw
+        .as_deref()
+        .is_some_and(|raw| !generation::is_tombstone(raw) && generation::unwrap(raw).is_none());
+    let seen = raw.map_or(Seen::Nothing, Seen::Bytes);
+    Fetched {
+        found,
+        basis: Basis { stamp, seen },
+        undecodable,
+    }
+}
+
 impl Store for RedisStore {
     fn name(&self) -> &'static str {
         "redis"
@@ -211,54 +435,71 @@ impl Store for RedisStore {
         self.server_stats()
     }
 
-    fn now(&self) -> StoreFuture<'_, Stamp> {
-        Box::pin(self.time())
+    fn begin<'a>(
+        &'a self,
+        key: &'a str,
+        gens: &'a Generations,
+        ttl: Duration,
+        basis: Basis,
+    ) -> StoreFuture<'a, Began> {
+        Box::pin(self.begin_write(key, gens, ttl, basis))
+    }
+
+    fn marks_writes(&self) -> bool {
+        false
     }
 
     fn get_local(&self, _: &str) -> Local {
         Local::Ask
     }
 
-    fn get<'a>(&'a self, key: &'a str, read: Read) -> StoreFuture<'a, Option<Found>> {
+    fn get<'a>(&'a self, key: &'a str, read: Read<'a>) -> StoreFuture<'a, Fetched> {
         Box::pin(self.read(key, read))
     }
 
-    fn get_many<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<Found>>> {
-        Box::pin(self.read_many(keys))
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [String],
+        gens: &'a [Generations],
+    ) -> StoreFuture<'a, Vec<Fetched>> {
+        Box::pin(self.read_many(keys, gens))
     }
 
     fn set_many(
         &self,
         writes: Vec<Write>,
-        guard: Option<Guard>,
+        _guard: Option<crate::store::Guard>,
         _announce: bool,
     ) -> StoreFuture<'_, bool> {
-        Box::pin(async move { self.write(&writes, guard.as_ref()).await })
+        Box::pin(async move { self.write(&writes).await })
     }
 
     fn delete(
         &self,
         keys: Vec<String>,
         companion: Option<Companion>,
-        marks: Option<Marks>,
+        _marks: Option<Marks>,
     ) -> StoreFuture<'_, u64> {
-        Box::pin(async move { self.unlink(&keys, companion, marks.as_ref()).await })
+        Box::pin(async move { self.bury(&keys, companion).await })
     }
 
-    fn delete_index<'a>(
+    fn delete_scope<'a>(
         &'a self,
-        set: &'a str,
-        companion: Option<Companion>,
-        marks: Option<Marks>,
+        scope: &'a Scope,
+        _companion: Option<Companion>,
+        _marks: Option<Marks>,
     ) -> StoreFuture<'a, u64> {
-        Box::pin(async move {
-            self.delete_index_members(set, companion, marks.as_ref(), |_| {})
-                .await
-        })
+        Box::pin(async move { self.bump(&scope.generation).await.map(|()| 0) })
     }
 
-    fn delete_prefix<'a>(&'a self, prefix: &'a str, marks: Option<Marks>) -> StoreFuture<'a, u64> {
-        Box::pin(async move { self.remove_prefix(prefix, marks.as_ref()).await })
+    fn delete_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+        generation: Option<&'a GenTarget>,
+        scan: bool,
+        _marks: Option<Marks>,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(self.remove_prefix(prefix, generation, scan))
     }
 
     fn try_lock<'a>(

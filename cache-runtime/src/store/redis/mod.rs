@@ -8,6 +8,7 @@
 //! What each store operation sends is in [`commands`].
 
 mod commands;
+mod generation;
 mod scripts;
 mod server;
 
@@ -21,7 +22,7 @@ use redis::{Client, RedisError};
 
 pub(crate) use self::server::Refusal;
 use self::server::{connection_problem, ServerState};
-use super::{is_outage, millis, Companion, Marks, Stamp, StoreError};
+use super::{is_outage, StoreError};
 use crate::breaker::{Breaker, Transition};
 use crate::metrics::StoreStats;
 
@@ -51,6 +52,8 @@ pub(crate) struct RedisStore {
     db: i64,
     /// How long a server refused for its version is left alone before it is read again.
     recheck: Duration,
+    /// Generation keys this process extended lately, and until when.
+    extended: moka::sync::Cache<String, std::time::Instant>,
 }
 
 impl RedisStore {
@@ -76,6 +79,10 @@ impl RedisStore {
             server: ServerState::default(),
             db,
             recheck: settings.breaker_cool_down,
+            extended: moka::sync::Cache::builder()
+                .max_capacity(EXTENDED)
+                .time_to_live(generation::LIFETIME / 4)
+                .build(),
         })
     }
 
@@ -122,153 +129,18 @@ impl RedisStore {
         self.run_on(self.connection(), timeout, operation).await
     }
 
-    /// Deletes every member of the index set `set` (and its stale copy), then the set, showing
-    /// each page of deleted members to `deleted_members` (the tiered store forwards them to
-    /// other processes).
-    pub(crate) async fn delete_index_members(
-        &self,
-        set: &str,
-        companion: Option<Companion>,
-        marks: Option<&Marks>,
-        mut deleted_members: impl FnMut(&[String]),
-    ) -> Result<u64, StoreError> {
-        self.marked(marks, self.walk_index(set, companion, &mut deleted_members))
-            .await
-    }
-
-    async fn walk_index(
-        &self,
-        set: &str,
-        companion: Option<Companion>,
-        deleted_members: &mut impl FnMut(&[String]),
-    ) -> Result<u64, StoreError> {
-        let mut cursor: u64 = 0;
-        let mut deleted = 0;
-        loop {
-            let (next, members) = self
-                .run(self.operation_timeout, |mut connection| async move {
-                    redis::cmd("SSCAN")
-                        .arg(set)
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(BATCH)
-                        .query_async::<(u64, Vec<String>)>(&mut connection)
-                        .await
-                })
-                .await?;
-            if !members.is_empty() {
-                deleted += self.unlink(&members, companion, None).await?;
-                deleted_members(&members);
-            }
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        self.unlink(&[set.to_owned()], None, None).await?;
-        Ok(deleted)
-    }
-
-    /// The server's clock (`TIME`), in microseconds.
-    pub(crate) async fn time(&self) -> Result<Stamp, StoreError> {
-        let (seconds, micros) = self
-            .run(self.operation_timeout, |mut connection| async move {
-                redis::cmd("TIME")
-                    .query_async::<(u64, u64)>(&mut connection)
-                    .await
-            })
-            .await?;
-        Ok(seconds.saturating_mul(1_000_000).saturating_add(micros))
-    }
-
-    /// Sets `marks` to the server's time now (microseconds), for their TTL.
-    /// Returns whether every mark was set: under `maxmemory` a mark can be refused while the
-    /// deletion it precedes is not (deletions free memory); see [`RedisStore::marked`].
-    pub(crate) async fn mark(&self, marks: &Marks) -> Result<bool, StoreError> {
-        if marks.names.is_empty() {
-            return Ok(true);
-        }
-        let set = self
-            .run(self.write_timeout, |mut connection| async move {
-                redis::cmd("EVAL")
-                    .arg(scripts::MARK)
-                    .arg(marks.names.len())
-                    .arg(&marks.names)
-                    .arg(millis(marks.ttl))
-                    .query_async::<usize>(&mut connection)
-                    .await
-            })
-            .await?;
-        Ok(set == marks.names.len())
-    }
-
-    /// Runs `deletion` after setting `marks`; if Redis refused a mark (out of memory), sets the
-    /// marks again once the deletion has freed memory. The invalidation itself never fails for
-    /// want of memory for its marks.
-    pub(crate) async fn marked<T, F>(
-        &self,
-        marks: Option<&Marks>,
-        deletion: F,
-    ) -> Result<T, StoreError>
-    where
-        F: Future<Output = Result<T, StoreError>>,
-    {
-        let Some(marks) = marks else {
-            return deletion.await;
-        };
-        let set = self.mark(marks).await?;
-        let deleted = deletion.await?;
-        if !set && !self.mark(marks).await? {
-            warn_unmarked();
-        }
-        Ok(deleted)
-    }
-
-    /// `UNLINK`s `keys` and their companions in one round trip, after setting `marks` in the same
-    /// pipeline (run in order by the server); how many of `keys` existed. A mark refused for
-    /// want of memory is set again after the deletion has freed some.
-    async fn unlink(
-        &self,
-        keys: &[String],
-        companion: Option<Companion>,
-        marks: Option<&Marks>,
-    ) -> Result<u64, StoreError> {
+    /// `UNLINK`s `keys` in one round trip; how many existed.
+    async fn unlink(&self, keys: &[String]) -> Result<u64, StoreError> {
         if keys.is_empty() {
             return Ok(0);
         }
-        let companions: Vec<String> = companion
-            .map(|companion| keys.iter().map(|key| companion(key)).collect())
-            .unwrap_or_default();
-        let marks = marks.filter(|marks| !marks.names.is_empty());
-        let (set, deleted) = self
-            .run(self.write_timeout, |mut connection| async move {
-                let mut pipe = redis::pipe();
-                if let Some(marks) = marks {
-                    pipe.cmd("EVAL")
-                        .arg(scripts::MARK)
-                        .arg(marks.names.len())
-                        .arg(&marks.names)
-                        .arg(millis(marks.ttl));
-                }
-                pipe.cmd("UNLINK").arg(keys);
-                if !companions.is_empty() {
-                    pipe.cmd("UNLINK").arg(&companions).ignore();
-                }
-                match marks {
-                    Some(_) => pipe.query_async::<(usize, u64)>(&mut connection).await,
-                    None => pipe
-                        .query_async::<(u64,)>(&mut connection)
-                        .await
-                        .map(|(deleted,)| (0, deleted)),
-                }
-            })
-            .await?;
-        if let Some(marks) = marks {
-            if set < marks.names.len() && !self.mark(marks).await? {
-                warn_unmarked();
-            }
-        }
-        Ok(deleted)
+        self.run(self.write_timeout, |mut connection| async move {
+            redis::cmd("UNLINK")
+                .arg(keys)
+                .query_async::<u64>(&mut connection)
+                .await
+        })
+        .await
     }
 
     /// The connections to every node that holds keys: one today; every master in a cluster.
@@ -402,7 +274,10 @@ impl RedisStore {
     }
 }
 
-/// Keys per `SSCAN`/`SCAN` page and per `UNLINK`.
+/// How many generation keys a process remembers extending.
+const EXTENDED: u64 = 10_000;
+
+/// Keys per `SCAN` page and per `UNLINK`.
 pub(super) const BATCH: usize = 256;
 
 /// Escapes the glob syntax of `SCAN MATCH` (`*`, `?`, `[`, `]`, `\`), so `text` matches only
@@ -415,11 +290,6 @@ pub(crate) fn glob_escape_into(out: &mut String, text: &str) {
         }
         out.push(c);
     }
-}
-
-/// Under `maxmemory`, an invalidation went through without its marks.
-fn warn_unmarked() {
-    tracing::warn!("cache: Redis is out of memory: an invalidation was carried out without the marks that stop writes begun before it");
 }
 
 #[cfg(test)]

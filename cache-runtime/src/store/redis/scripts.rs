@@ -1,49 +1,57 @@
 //! The Lua scripts the Redis store runs: each one is one round trip and atomic.
 
-/// Sets every key to the server's time in microseconds, for `ARGV[1]` milliseconds: the marks an
-/// invalidation leaves for writes that began before it (see `WRITE`).
-pub(crate) const MARK: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local set = 0
-for _, key in ipairs(KEYS) do
-  local reply = redis.pcall('SET', key, now, 'PX', ARGV[1])
-  if type(reply) == 'table' and reply.ok then set = set + 1 end
+/// A conditioned write, all or nothing (see `generation`). KEYS: the keys written. ARGV: per
+/// key, what it must hold (`u`: anything, `n`: nothing, `b`: the bytes that follow), those
+/// bytes (empty otherwise), the value and the TTL in milliseconds. Refused (0) when a key does
+/// not hold what its write expects. A key of another type than string (never one of ours, nor a
+/// tombstone) counts as nothing, and is overwritten.
+pub(crate) const WRITE: &str = r"
+for i = 1, #KEYS do
+  local a = (i - 1) * 4 + 1
+  local kind = ARGV[a]
+  if kind ~= 'u' then
+    local current = false
+    if redis.call('TYPE', KEYS[i])['ok'] == 'string' then
+      current = redis.call('GET', KEYS[i])
+    end
+    if kind == 'n' then
+      if current then return 0 end
+    elseif current ~= ARGV[a + 1] then
+      return 0
+    end
+  end
 end
-return set
+for i = 1, #KEYS do
+  local a = (i - 1) * 4 + 1
+  redis.call('SET', KEYS[i], ARGV[a + 2], 'PX', ARGV[a + 3])
+end
+return 1
 ";
 
-/// A guarded write, all or nothing. KEYS: the guard's marks (`ARGV[1]` of them), then per write
-/// its key and its index sets. ARGV: the number of marks, the server time (µs) before the value
-/// began to be computed, the marks' lifetime (µs), the number of writes, then per write: value,
-/// TTL (ms), number of index sets, index TTL (ms). Refused (0) when a mark was set at or after
-/// that time, or when it is too long ago for the marks to tell. Index memberships go before the
-/// entry: Redis checks `maxmemory` before each write command, so a write cut short leaves a
-/// member without an entry (harmless), never an entry that no invalidation can reach.
-pub(crate) const WRITE: &str = r"
-local marks = tonumber(ARGV[1])
-if marks > 0 then
-  local began = tonumber(ARGV[2])
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  if now - began >= tonumber(ARGV[3]) then return 0 end
-  for i = 1, marks do
-    local at = redis.call('GET', KEYS[i])
-    if at and tonumber(at) >= began then return 0 end
+/// Draws a new token for a generation key (`KEYS[1]`) or one line of it. ARGV: the line's name
+/// (empty: the generation itself, which drops every line), the token, and the lifetime of a
+/// key created here in milliseconds (`0`: none). An existing key keeps its expiry.
+pub(crate) const BUMP: &str = r"
+local blob = redis.call('GET', KEYS[1])
+if not blob then
+  if ARGV[3] == '0' then
+    redis.call('SET', KEYS[1], ARGV[2])
+  else
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   end
+  return 1
 end
-local k, a = marks + 1, 5
-for _ = 1, tonumber(ARGV[4]) do
-  local key, sets = KEYS[k], tonumber(ARGV[a + 2])
-  for s = 1, sets do
-    redis.call('SADD', KEYS[k + s], key)
-    redis.call('PEXPIRE', KEYS[k + s], ARGV[a + 3], 'NX')
-    redis.call('PEXPIRE', KEYS[k + s], ARGV[a + 3], 'GT')
-  end
-  redis.call('SET', key, ARGV[a], 'PX', ARGV[a + 1])
-  k = k + 1 + sets
-  a = a + 4
+if ARGV[1] == '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
 end
+local head = '\n' .. ARGV[1] .. ' '
+local s = string.find(blob, head, 1, true)
+if s then
+  local e = string.find(blob, '\n', s + 1, true)
+  blob = string.sub(blob, 1, s - 1) .. (e and string.sub(blob, e) or '')
+end
+redis.call('SET', KEYS[1], blob .. head .. ARGV[2], 'KEEPTTL')
 return 1
 ";
 
