@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use cache_runtime::{Cache, CacheBuilder};
 use cache_tests::RedisServer;
-use tokio::runtime::Runtime;
 
 mod alternatives;
 mod measure;
@@ -126,9 +125,18 @@ fn main() {
         caches.tiered.listening().await;
         (caches, server.connection().await)
     });
-    let paths = paths(&caches, &connection);
+    let selection = Selection::from_env();
+    let mut paths = paths(&caches, &connection);
+    paths.retain(|path| {
+        selection
+            .only
+            .as_ref()
+            .is_none_or(|o| path.name.contains(o.as_str()))
+    });
     // Hand-written code reads the entries `#[cached]` wrote: it is filled last.
-    for path in paths.iter().skip(1).chain(paths.first()) {
+    let (baseline, others): (Vec<&Path>, Vec<&Path>) =
+        paths.iter().partition(|path| path.name == BASELINE);
+    for path in others.into_iter().chain(baseline) {
         runtime.block_on(fill(path));
     }
 
@@ -145,10 +153,18 @@ fn main() {
         window.warm_up.as_secs_f64()
     );
 
-    let nothing = || {};
-    let hits = steady_section(&runtime, &paths, Keys::Hot, window, &nothing);
-    check_all_hits(&hits);
-    print("Hit", &hits, BASELINE, false);
+    let steady_section = |keys, after: &dyn Fn()| {
+        sections(&paths, &selection.callers, &|path, callers| {
+            let run = runtime.block_on(steady(path, callers, keys, window));
+            after();
+            run
+        })
+    };
+    if selection.wants("hit") {
+        let hits = steady_section(Keys::Hot, &|| {});
+        check_all_hits(&hits);
+        print("Hit", &hits, BASELINE, false);
+    }
 
     let admin = std::cell::RefCell::new(
         server
@@ -158,44 +174,54 @@ fn main() {
     );
     let flush = || {
         // Fresh keys pile up in Redis: drop them between runs (not timed).
-        let flushed: redis::RedisResult<()> = redis::cmd("FLUSHDB").query(&mut *admin.borrow_mut());
+        let mut admin = admin.borrow_mut();
+        let flushed: redis::RedisResult<()> = redis::cmd("FLUSHDB").query(&mut *admin);
         flushed.expect("FLUSHDB");
     };
-    let misses = steady_section(&runtime, &paths, Keys::Fresh, window, &flush);
-    print(
-        "Miss (a fresh key per call; SET PX / write on every call)",
-        &misses,
-        BASELINE,
-        false,
-    );
+    if selection.wants("miss") {
+        let misses = steady_section(Keys::Fresh, &flush);
+        let title = "Miss (a fresh key per call: GET misses, the body runs, the write happens)";
+        print(title, &misses, BASELINE, false);
+    }
 
-    let cold = sections(&paths, &[COLD_CALLERS], &|path, callers| {
-        runtime.block_on(stampede(path, callers))
-    });
-    print(
-        "1000 callers on one cold key (calls/s: 1000 over the time until the last returned)",
-        &cold,
-        BASELINE,
-        true,
-    );
+    if selection.wants("cold") {
+        let cold = sections(&paths, &[COLD_CALLERS], &|path, callers| {
+            runtime.block_on(stampede(path, callers))
+        });
+        let title =
+            "1000 callers on one cold key (calls/s: 1000 over the time until the last returned)";
+        print(title, &cold, BASELINE, true);
+    }
     drop(caches);
     drop(server);
 }
 
-/// Every path at every number of callers in [`CALLERS`], for the window, calling `after`
-/// after each run.
-fn steady_section(
-    runtime: &Runtime,
-    paths: &[Path],
-    keys: Keys,
-    window: Window,
-    after: &dyn Fn(),
-) -> Vec<Row> {
-    sections(paths, &CALLERS, &|path, callers| {
-        let run = runtime.block_on(steady(path, callers, keys, window));
-        after();
-        run
-    })
+/// What to run; by default everything. Narrowed by environment variables, for profiling one
+/// path: `COMPARE_ONLY` (paths whose name contains it), `COMPARE_CALLERS` (e.g. `1,16`),
+/// `COMPARE_SECTIONS` (any of `hit,miss,cold`).
+struct Selection {
+    only: Option<String>,
+    callers: Vec<usize>,
+    sections: String,
+}
+
+impl Selection {
+    fn from_env() -> Self {
+        let callers = std::env::var("COMPARE_CALLERS").ok().map(|list| {
+            list.split(',')
+                .map(|n| n.trim().parse().expect("COMPARE_CALLERS: numbers"))
+                .collect()
+        });
+        Self {
+            only: std::env::var("COMPARE_ONLY").ok(),
+            callers: callers.unwrap_or_else(|| CALLERS.to_vec()),
+            sections: std::env::var("COMPARE_SECTIONS").unwrap_or_else(|_| "hit,miss,cold".into()),
+        }
+    }
+
+    fn wants(&self, section: &str) -> bool {
+        self.sections.split(',').any(|s| s.trim() == section)
+    }
 }
 
 /// [`REPETITIONS`] runs of every path at each number of callers, the paths taking turns

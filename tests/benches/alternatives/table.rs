@@ -23,16 +23,15 @@ pub(crate) fn print(title: &str, rows: &[Row], baseline: &str, body_runs: bool) 
     println!("| path | callers | calls/s | p50 | p99 |{extra} ratio vs hand-written |");
     println!("|---|---:|---:|---:|---:|{rule}---:|");
     for row in rows {
+        // Absent when a selection (`COMPARE_ONLY`) left the baseline out.
         let base = rows
             .iter()
-            .find(|b| b.path == baseline && b.callers == row.callers)
-            .expect("a baseline row at every number of callers");
-        let ratios = row
-            .runs
-            .iter()
-            .zip(&base.runs)
-            .map(|(run, base)| run.calls_per_sec / base.calls_per_sec)
-            .collect();
+            .find(|b| b.path == baseline && b.callers == row.callers);
+        let ratio = base.map_or("–".to_owned(), |base| {
+            let ratios = row.runs.iter().zip(&base.runs);
+            let ratios = ratios.map(|(run, base)| run.calls_per_sec / base.calls_per_sec);
+            format!("{:.2}×", median(ratios.collect()))
+        });
         let figure = |f: fn(&Run) -> f64| median(row.runs.iter().map(f).collect());
         let mut line = format!(
             "| {} | {} | {} | {} | {} |",
@@ -45,7 +44,7 @@ pub(crate) fn print(title: &str, rows: &[Row], baseline: &str, body_runs: bool) 
         if body_runs {
             line += &format!(" {} |", figure(|r| r.body_runs as f64));
         }
-        line += &format!(" {:.2}× |", median(ratios));
+        line += &format!(" {ratio} |");
         println!("{line}");
     }
     let failures: u64 = rows.iter().flat_map(|r| &r.runs).map(|r| r.failures).sum();
