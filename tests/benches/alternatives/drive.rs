@@ -123,29 +123,45 @@ pub(crate) async fn steady(path: &Path, callers: usize, keys: Keys, window: Wind
     )
 }
 
-/// `callers` tasks each call the path once, all with the same key that nobody asked for before.
-/// Calls/s is `callers` over the time until the last one returned.
+/// `callers` tasks each call the path once, all with the same key that nobody asked for before,
+/// released together by a barrier once every one of them is running. Calls/s is `callers` over
+/// the time from the release until the last call returned.
 pub(crate) async fn stampede(path: &Path, callers: usize) -> Run {
     path.install();
     let runs_before = body_runs();
     let id = NEXT_FRESH.fetch_add(1, Ordering::Relaxed);
-    let started = Instant::now();
+    let barrier = Arc::new(tokio::sync::Barrier::new(callers));
     let tasks: Vec<_> = (0..callers)
         .map(|_| {
             let call = Arc::clone(&path.call);
+            let barrier = Arc::clone(&barrier);
             tokio::spawn(async move {
+                barrier.wait().await;
                 let called = Instant::now();
                 let ok = call(id).await;
-                (vec![nanos(called.elapsed())], u64::from(!ok))
+                (called, Instant::now(), u64::from(!ok))
             })
         })
         .collect();
-    let (latencies, failures) = gather(tasks).await;
-    let elapsed = started.elapsed();
+    let mut calls = Vec::with_capacity(callers);
+    for task in tasks {
+        calls.push(task.await.expect("a caller task finished"));
+    }
+    let released = calls
+        .iter()
+        .map(|c| c.0)
+        .min()
+        .expect("at least one caller");
+    let last = calls
+        .iter()
+        .map(|c| c.1)
+        .max()
+        .expect("at least one caller");
+    let latencies = calls.iter().map(|c| nanos(c.1 - c.0)).collect();
     summarize(
         latencies,
-        callers as f64 / elapsed.as_secs_f64(),
-        failures,
+        callers as f64 / (last - released).as_secs_f64(),
+        calls.iter().map(|c| c.2).sum(),
         body_runs() - runs_before,
     )
 }
