@@ -15,7 +15,7 @@ pub(crate) struct Row {
 }
 
 /// Prints `rows` as a table; `baseline` names the path the ratios are against. With
-/// `body_runs`, a column says how many times the body ran (median over the repetitions).
+/// `body_runs`, a column says how many times the body ran: the median, then each repetition.
 pub(crate) fn print(title: &str, rows: &[Row], baseline: &str, body_runs: bool) {
     println!("\n### {title}\n");
     let extra = if body_runs { " body runs |" } else { "" };
@@ -42,14 +42,24 @@ pub(crate) fn print(title: &str, rows: &[Row], baseline: &str, body_runs: bool) 
             show(Duration::from_secs_f64(figure(|r| r.p99.as_secs_f64()))),
         );
         if body_runs {
-            line += &format!(" {} |", figure(|r| r.body_runs as f64));
+            let each: Vec<String> = row.runs.iter().map(|r| r.body_runs.to_string()).collect();
+            line += &format!(
+                " {} ({}) |",
+                figure(|r| r.body_runs as f64),
+                each.join(", ")
+            );
         }
         line += &format!(" {ratio} |");
         println!("{line}");
     }
-    let failures: u64 = rows.iter().flat_map(|r| &r.runs).map(|r| r.failures).sum();
-    if failures > 0 {
-        println!("\n{failures} call(s) did not return the value.");
+    for row in rows {
+        let failures: u64 = row.runs.iter().map(|r| r.failures).sum();
+        if failures > 0 {
+            println!(
+                "\n{}, {} callers: {failures} call(s) did not return the value.",
+                row.path, row.callers
+            );
+        }
     }
 }
 
