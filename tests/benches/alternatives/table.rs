@@ -63,11 +63,18 @@ pub(crate) fn print(title: &str, rows: &[Row], baseline: &str, body_runs: bool) 
     }
 }
 
-/// Checks that no call in a hit section ran the body: a path that missed is not measuring hits.
-pub(crate) fn check_all_hits(rows: &[Row]) {
+/// Says which rows of a hit table are not all hits: the body ran during the run (for a
+/// `#[cached]` path, the breaker opened or a read timed out and calls ran uncached). Such a row's
+/// figures are not a hit's; the run is kept so that the other rows still count.
+pub(crate) fn note_misses(rows: &[Row]) {
     for row in rows {
         let runs: u64 = row.runs.iter().map(|r| r.body_runs).sum();
-        assert_eq!(runs, 0, "{} at {} callers: missed", row.path, row.callers);
+        if runs > 0 {
+            println!(
+                "\nNot all hits: {} at {} callers ran the body {runs} times; its row is not a hit's.",
+                row.path, row.callers
+            );
+        }
     }
 }
 
