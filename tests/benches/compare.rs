@@ -1,0 +1,280 @@
+//! `#[cached]` against the alternatives (issue 11): one run, three tables.
+//!
+//! One `redis-server` of our own; this process (a tokio runtime with one worker) pinned to core
+//! 0 and the server to core 1 when `taskset` and two cores are there. The value is a 555-byte
+//! JSON analysis; 10,000 hot keys are filled through every path before it is measured. Each path
+//! runs alone with 1, 16 and 256 concurrent callers (tasks) for a window; the repetitions take
+//! turns ("interleaved"), and the ratio to hand-written code is taken per repetition, then the
+//! median. The paths:
+//!
+//! - hand-written: `redis` `MultiplexedConnection`, `GET` + `serde_json::from_slice`, and on a
+//!   miss the body + `SET … PX` (the baseline of every ratio);
+//! - `#[cached]`, JSON: our attribute through Redis;
+//! - `#[cached]`, local tier: Redis plus `local_tier(10 min)` (a hit is an in-process copy);
+//! - `#[cached]`, in-process store: a `Cache` built with no Redis URL;
+//! - `moka` get + clone of the decoded value (on a miss, body + insert);
+//! - the `cached` crate: `#[concurrent_cached]` over its `AsyncRedisCache` (MessagePack).
+//!
+//! Sections: hit (hot keys), miss (a fresh key per call: `GET` misses, the body runs, the
+//! write happens; the database is flushed after every run), and 1000 callers on one cold key
+//! (how many times the body ran).
+//!
+//! Run: `cargo bench -p cache-tests --bench compare`; `COMPARE_SECS=3` measures 3 s per run
+//! instead of 0.75 s (the default keeps the whole run around two minutes).
+
+use std::time::Duration;
+
+use cache_runtime::{Cache, CacheBuilder};
+use cache_tests::RedisServer;
+
+mod alternatives;
+mod measure;
+// Only the value's type and the function computing it are used here.
+#[allow(dead_code)]
+mod workload;
+
+use alternatives::drive::{fill, stampede, steady, Keys, Path, Run, Window, HOT_KEYS};
+use alternatives::table::{note_misses, print, Row};
+use alternatives::{
+    cached_crate_lookup, handwritten, lookup, moka_get_or_insert, prepare, CACHED_CRATE_URL,
+    VALUE_BYTES,
+};
+
+const CALLERS: [usize; 3] = [1, 16, 256];
+const REPETITIONS: usize = 3;
+const COLD_CALLERS: usize = 1000;
+const BASELINE: &str = "hand-written GET + serde_json";
+
+/// The caches of our framework that the paths install.
+struct Caches {
+    redis: Cache,
+    tiered: Cache,
+    memory: Cache,
+}
+
+/// Every path compared, in the order of the tables. A new row is one more entry here.
+fn paths(caches: &Caches, connection: &redis::aio::MultiplexedConnection) -> Vec<Path> {
+    let connection = connection.clone();
+    let moka = moka::sync::Cache::new(100_000);
+    vec![
+        Path::new(BASELINE, None, move |id| {
+            let mut connection = connection.clone();
+            async move { handwritten(&mut connection, id).await }
+        }),
+        Path::new(
+            "#[cached] JSON (Redis)",
+            Some(&caches.redis),
+            |id| async move { lookup(id).await.is_ok() },
+        ),
+        Path::new(
+            "#[cached] local tier",
+            Some(&caches.tiered),
+            |id| async move { lookup(id).await.is_ok() },
+        ),
+        Path::new(
+            "#[cached] in-process store",
+            Some(&caches.memory),
+            |id| async move { lookup(id).await.is_ok() },
+        ),
+        Path::new("moka get + clone", None, move |id| {
+            std::future::ready(moka_get_or_insert(&moka, id))
+        }),
+        Path::new("cached crate (AsyncRedisCache)", None, |id| async move {
+            cached_crate_lookup(id).await.is_ok()
+        }),
+    ]
+}
+
+fn main() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let server = RedisServer::start();
+    let (redis_pid, redis_version) = server_info(&server);
+    let pinning = alternatives::pin::pin(redis_pid);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime with one worker");
+    let secs = std::env::var("COMPARE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(0.75);
+    let window = Window {
+        warm_up: Duration::from_secs_f64(secs / 5.0),
+        measured: Duration::from_secs_f64(secs),
+    };
+    CACHED_CRATE_URL
+        .set(server.url())
+        .expect("the URL is set once");
+
+    let (caches, connection) = runtime.block_on(async {
+        prepare().await;
+        let redis = CacheBuilder::new().redis_url(server.url()).build().await;
+        let tiered = CacheBuilder::new()
+            .redis_url(server.url())
+            .local_tier(Duration::from_secs(600))
+            .build()
+            .await;
+        let memory = CacheBuilder::new().build().await;
+        let caches = Caches {
+            redis: redis.expect("a Redis cache"),
+            tiered: tiered.expect("a Redis cache with a local tier"),
+            memory: memory.expect("an in-process cache"),
+        };
+        caches.tiered.listening().await;
+        (caches, server.connection().await)
+    });
+    let selection = Selection::from_env();
+    let mut paths = paths(&caches, &connection);
+    paths.retain(|path| {
+        selection
+            .only
+            .as_ref()
+            .is_none_or(|o| path.name.contains(o.as_str()))
+    });
+    // Hand-written code reads the entries `#[cached]` wrote: it is filled last.
+    let (baseline, others): (Vec<&Path>, Vec<&Path>) =
+        paths.iter().partition(|path| path.name == BASELINE);
+    for path in others.into_iter().chain(baseline) {
+        runtime.block_on(fill(path));
+    }
+
+    println!("## #[cached] against the alternatives\n");
+    println!(
+        "{cores} cores ({}), Redis {redis_version}; pinning: {pinning}; load average {}.",
+        cpu_model(),
+        measure::load_average()
+    );
+    println!(
+        "Value: {VALUE_BYTES} bytes of JSON; {HOT_KEYS} hot keys; {} s measured per run after \
+         {} s of warm-up; median of {REPETITIONS} repetitions.",
+        window.measured.as_secs_f64(),
+        window.warm_up.as_secs_f64()
+    );
+
+    let steady_section = |keys, after: &dyn Fn()| {
+        sections(&paths, &selection.callers, &|path, callers| {
+            let run = runtime.block_on(steady(path, callers, keys, window));
+            after();
+            run
+        })
+    };
+    if selection.wants("hit") {
+        let hits = steady_section(Keys::Hot, &|| {});
+        print("Hit", &hits, BASELINE, false);
+        note_misses(&hits);
+    }
+
+    let admin = std::cell::RefCell::new(
+        server
+            .client()
+            .get_connection()
+            .expect("an admin connection"),
+    );
+    let flush = || {
+        // Fresh keys pile up in Redis: drop them between runs (not timed).
+        let mut admin = admin.borrow_mut();
+        let flushed: redis::RedisResult<()> = redis::cmd("FLUSHDB").query(&mut *admin);
+        flushed.expect("FLUSHDB");
+    };
+    if selection.wants("miss") {
+        let misses = steady_section(Keys::Fresh, &flush);
+        let title = "Miss (a fresh key per call: GET misses, the body runs, the write happens)";
+        print(title, &misses, BASELINE, false);
+    }
+
+    if selection.wants("cold") {
+        let cold = sections(&paths, &[COLD_CALLERS], &|path, callers| {
+            runtime.block_on(stampede(path, callers))
+        });
+        let title =
+            "1000 callers on one cold key (calls/s: 1000 over the time until the last returned)";
+        print(title, &cold, BASELINE, true);
+    }
+    drop(caches);
+    drop(server);
+}
+
+/// What to run; by default everything. Narrowed by environment variables, for profiling one
+/// path: `COMPARE_ONLY` (paths whose name contains it), `COMPARE_CALLERS` (e.g. `1,16`),
+/// `COMPARE_SECTIONS` (any of `hit,miss,cold`).
+struct Selection {
+    only: Option<String>,
+    callers: Vec<usize>,
+    sections: String,
+}
+
+impl Selection {
+    fn from_env() -> Self {
+        let callers = std::env::var("COMPARE_CALLERS").ok().map(|list| {
+            list.split(',')
+                .map(|n| n.trim().parse().expect("COMPARE_CALLERS: numbers"))
+                .collect()
+        });
+        Self {
+            only: std::env::var("COMPARE_ONLY").ok(),
+            callers: callers.unwrap_or_else(|| CALLERS.to_vec()),
+            sections: std::env::var("COMPARE_SECTIONS").unwrap_or_else(|_| "hit,miss,cold".into()),
+        }
+    }
+
+    fn wants(&self, section: &str) -> bool {
+        self.sections.split(',').any(|s| s.trim() == section)
+    }
+}
+
+/// [`REPETITIONS`] runs of every path at each number of callers, the paths taking turns
+/// (`measure::interleaved`), so that load from elsewhere falls on all of them alike.
+fn sections(paths: &[Path], callers: &[usize], run: &dyn Fn(&Path, usize) -> Run) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &callers in callers {
+        let mut cases: Vec<Box<dyn FnMut() -> Run + '_>> = paths
+            .iter()
+            .map(|path| Box::new(move || run(path, callers)) as Box<dyn FnMut() -> Run + '_>)
+            .collect();
+        let mut cases: Vec<&mut dyn FnMut() -> Run> =
+            cases.iter_mut().map(|case| case.as_mut() as _).collect();
+        let samples = measure::interleaved(REPETITIONS, &mut cases);
+        rows.extend(paths.iter().zip(samples).map(|(path, runs)| Row {
+            path: path.name,
+            callers,
+            runs,
+        }));
+    }
+    rows
+}
+
+/// The server's pid (to pin it) and version, from `INFO server`.
+fn server_info(server: &RedisServer) -> (u32, String) {
+    let mut connection = server.client().get_connection().expect("a connection");
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query(&mut connection)
+        .expect("INFO server");
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let pid = field("process_id").parse().expect("a process id in INFO");
+    (pid, field("redis_version"))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                Some(
+                    line.strip_prefix("model name")?
+                        .split_once(':')?
+                        .1
+                        .trim()
+                        .to_owned(),
+                )
+            })
+        })
+        .unwrap_or_else(|| "CPU model unknown".to_owned())
+}
