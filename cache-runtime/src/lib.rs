@@ -91,6 +91,7 @@ extern crate self as cache_runtime;
 mod cache;
 mod config;
 mod entry;
+mod health;
 // The engine: get-or-set and its strategies.
 mod engine;
 // Key layout, then stores, then primitives.
@@ -113,6 +114,7 @@ pub use crate::cache::Cache;
 pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
+pub use crate::health::{health, Health, MemoryHealth, RedisHealth};
 pub use crate::key::Tag;
 pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};

@@ -1,6 +1,8 @@
 //! The commands behind each [`Store`] operation on Redis: one round trip each where the
 //! operation allows it (pipelines), under the breaker and the deadlines of [`RedisStore`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +13,7 @@ use super::scripts::{UNLOCK, WRITE};
 use super::{glob_escape_into, RedisStore, BATCH};
 use crate::breaker::BreakerState;
 use crate::metrics::StoreStats;
+use crate::store::health::StoreHealth;
 use crate::store::{
     micros, millis, Companion, Found, Guard, Local, Marks, Read, Stamp, Store, StoreError,
     StoreFuture, Write,
@@ -272,5 +275,13 @@ impl Store for RedisStore {
 
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(self.release(key, token))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(RedisStore::ping(self))
+    }
+
+    fn health(&self) -> Pin<Box<dyn Future<Output = StoreHealth> + Send + '_>> {
+        Box::pin(self.report())
     }
 }
