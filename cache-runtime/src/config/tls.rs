@@ -60,9 +60,9 @@ impl TlsFiles {
             (None, Some(key)) => return Err(missing(key, "CACHE_TLS_CERT_FILE")),
             (Some(cert), Some(key)) => {
                 let client_cert = read(cert)?;
-                certificates(cert, &client_cert)?;
+                let chain = certificates(cert, &client_cert)?;
                 let client_key = read(key)?;
-                PrivateKeyDer::from_pem_slice(&client_key).map_err(|error| {
+                let parsed = PrivateKeyDer::from_pem_slice(&client_key).map_err(|error| {
                     ConfigError::new(
                         key.origin,
                         format!(
@@ -71,6 +71,22 @@ impl TlsFiles {
                         ),
                     )
                 })?;
+                // What the connection will do with them, now: a certificate rustls cannot use
+                // (an X.509 v1 certificate) or a key that is not the certificate's would
+                // otherwise fail every handshake at run time, silently.
+                let provider = rustls::crypto::ring::default_provider();
+                rustls::sign::CertifiedKey::from_der(chain, parsed, &provider).map_err(
+                    |error| {
+                        ConfigError::new(
+                            cert.origin,
+                            format!(
+                                "`{}` with the key `{}` cannot be used as a client certificate: {error}",
+                                cert.value.display(),
+                                key.value.display()
+                            ),
+                        )
+                    },
+                )?;
                 Some(redis::ClientTlsConfig {
                     client_cert,
                     client_key,
