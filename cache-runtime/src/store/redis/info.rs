@@ -35,11 +35,12 @@ impl RedisStore {
                 redis: Some(RedisHealth::from_info(&info, self.db)),
                 ..StoreHealth::default()
             },
-            Ok(Err(error)) => StoreHealth {
+            Ok(Err(error)) if !error.is_timeout() => StoreHealth {
                 error: Some(error.to_string()),
                 ..StoreHealth::default()
             },
-            Err(_) => StoreHealth {
+            // The connection's own response timeout is the operation timeout too.
+            Ok(Err(_)) | Err(_) => StoreHealth {
                 error: Some(format!(
                     "no answer within the operation timeout ({} ms)",
                     self.operation_timeout.as_millis()
