@@ -26,7 +26,7 @@ fn path(p: std::path::PathBuf) -> String {
 
 async fn cache_from(pairs: &[(&str, String)], server: &RedisServer) -> Cache {
     CacheBuilder::from_vars(vars(pairs))
-        .and_then(|builder| Ok(builder.breaker(1_000, Duration::from_secs(60))))
+        .map(|builder| builder.breaker(1_000, Duration::from_secs(60)))
         .unwrap_or_else(|e| panic!("settings: {e}"))
         .build()
         .await
