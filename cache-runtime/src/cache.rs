@@ -2,9 +2,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::engine::invalidate::InvalidateError;
 use crate::engine::{self, Engine};
+use crate::health::Health;
 use crate::key::Tag;
 use crate::metrics::Stats;
 use crate::policy::TtlPolicy;
@@ -39,6 +41,18 @@ impl Cache {
     /// The state of the store and the counters of every policy used so far.
     pub fn stats(&self) -> Stats {
         self.engine.stats()
+    }
+
+    /// Asks the store how it is (for Redis: `PING` and `INFO`, within the operation timeout,
+    /// whatever the breaker's state) and adds the runtime's hit rates and breaker. Never fails:
+    /// an unreachable Redis is `reachable: false` with the error.
+    pub async fn health(&self) -> Health {
+        crate::health::check(&self.engine).await
+    }
+
+    /// Starts the background `PING` of `REDIS_HEALTH_CHECK_INTERVAL`.
+    pub(crate) fn spawn_health_checks(&self, interval: Duration) {
+        crate::health::spawn_checks(&self.engine, interval);
     }
 
     /// Waits until this cache's local tier (`CACHE_LOCAL_TTL_MS`) receives other processes'

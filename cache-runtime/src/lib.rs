@@ -65,16 +65,19 @@
 //!
 //! | layer | modules | concern |
 //! |---|---|---|
-//! | faces | `__private` (what expansions call: `Call`, `Site`; `shape`: return-type dispatch on a `probe`; `bounds`: the checks at the attribute; `instance`: generic instances in derived keys), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]) | turning a call, a handle or the environment into engine work |
+//! | faces | `__private` (what expansions call: `Call`, `Site`; `shape`: return-type dispatch on a `probe`; `bounds`: the checks at the attribute; `instance`: generic instances in derived keys), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]; `known`: the variables, `duration`, `tls`: the TLS files), `health` ([`Health`]: the store's report with the runtime's hit rates and breaker; the background `PING`) | turning a call, a handle or the environment into engine work |
 //! | engine | `engine` (`get_or_set`: the path of a call; `lookup`: the read; `write`: compute and store), with one module per strategy: `engine::flight` (single flight, re-entry), `engine::lease` (`lock`), `engine::stale` (`stale_if_error`), `engine::refresh` (`refresh_ahead`), `engine::invalidate` (deletions and their marks) with `engine::pending` (invalidations kept for replay); `engine::site` (a function's spec and identity) | what happens on a call |
 //! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, invalidation marks, channel; `key::tag`: [`Tag`]), `key::part` (argument values and tenant ids as escaped key parts that keep the JSON kind), `key::canonical` (the canonical JSON of compound values: maps sorted), `key::bound` (names past `CACHE_MAX_KEY_BYTES` as a readable head and a SHA-256) | names |
-//! | stores | `store` (the `Store` trait), `store::memory` (with its weight of an entry and its books), `store::redis` (with `commands`, `scripts`: the Lua of guarded writes and marks, `server`: version check, refused connections), `store::tiered` | where bytes live |
+//! | stores | `store` (the `Store` trait; `store::health`: what a store reports), `store::memory` (with its weight of an entry and its books), `store::redis` (with `commands`, `scripts`: the Lua of guarded writes and marks, `server`: version check, refused connections; `info`: `PING` and `INFO` for health), `store::tiered` | where bytes live |
 //! | primitives | `breaker`, `codec`, `metrics`, `policy`, `tenant` | small pieces with no knowledge of the above |
 //!
 //! # Optional features
 //!
 //! - `tls`: `rediss://` URLs, through rustls. The ring crypto provider is installed process-wide
-//!   when a `rediss://` URL is built, unless the application installed one first.
+//!   when a `rediss://` URL is built, unless the application installed one first. The CA and
+//!   client certificate come from `CACHE_TLS_CA_FILE`, `CACHE_TLS_CERT_FILE` and
+//!   `CACHE_TLS_KEY_FILE` (or [`CacheBuilder::tls_ca_file`] and
+//!   [`CacheBuilder::tls_client_certificate`]), checked when the cache is built.
 
 #![cfg_attr(
     not(test),
@@ -91,6 +94,7 @@ extern crate self as cache_runtime;
 mod cache;
 mod config;
 mod entry;
+mod health;
 // The engine: get-or-set and its strategies.
 mod engine;
 // Key layout, then stores, then primitives.
@@ -113,6 +117,7 @@ pub use crate::cache::Cache;
 pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
+pub use crate::health::{health, Health, MemoryHealth, RedisHealth};
 pub use crate::key::Tag;
 pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};

@@ -7,6 +7,7 @@
 //! its counters and the bytes in Redis.
 
 pub mod inspect;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -25,6 +26,8 @@ pub struct RedisServer {
     extra_args: Vec<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// TLS only (`--port 0 --tls-port <port>`): the certificate arguments.
+    tls: Option<Vec<String>>,
 }
 
 impl RedisServer {
@@ -35,6 +38,27 @@ impl RedisServer {
 
     /// Starts a server with extra arguments, e.g. `["--maxmemory", "1mb"]`.
     pub fn start_with(extra_args: &[&str]) -> Self {
+        Self::start_inner(extra_args, None)
+    }
+
+    /// Starts a server that speaks TLS only, with the server certificate of `files`; with
+    /// `mutual`, it also demands a client certificate signed by their CA.
+    pub fn start_tls(files: &tls::TlsFiles, mutual: bool) -> Self {
+        let path = |p: std::path::PathBuf| p.display().to_string();
+        let tls = vec![
+            "--tls-cert-file".to_owned(),
+            path(files.server_cert()),
+            "--tls-key-file".to_owned(),
+            path(files.server_key()),
+            "--tls-ca-cert-file".to_owned(),
+            path(files.ca()),
+            "--tls-auth-clients".to_owned(),
+            if mutual { "yes" } else { "no" }.to_owned(),
+        ];
+        Self::start_inner(&[], Some(tls))
+    }
+
+    fn start_inner(extra_args: &[&str], tls: Option<Vec<String>>) -> Self {
         let extra_args: Vec<String> = extra_args.iter().map(|a| (*a).to_owned()).collect();
         let mut last_log = String::new();
         // A free port can be taken by another test between our probe and the server's bind:
@@ -49,6 +73,7 @@ impl RedisServer {
                 extra_args: extra_args.clone(),
                 dir,
                 child: None,
+                tls: tls.clone(),
             };
             match server.spawn_and_wait() {
                 Ok(()) => return server,
@@ -58,9 +83,14 @@ impl RedisServer {
         panic!("redis-server did not start; last log:\n{last_log}");
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port the server listens on, also after a restart.
@@ -143,9 +173,14 @@ impl RedisServer {
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
         let mut command = Command::new(server_binary());
+        match &self.tls {
+            None => command.arg("--port").arg(self.port.to_string()),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .args(tls),
+        };
         command
-            .arg("--port")
-            .arg(self.port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -168,7 +203,14 @@ impl RedisServer {
                 self.child = None;
                 return Err(self.log());
             }
-            if ping(self.port) {
+            let ready = match self.tls {
+                None => ping(self.port),
+                // Listening is enough: the server accepts from its backlog once it runs.
+                Some(_) => {
+                    TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], self.port))).is_ok()
+                }
+            };
+            if ready {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -1,29 +1,19 @@
-//! Configuration from the environment and from [`CacheBuilder`].
-//!
-//! | variable | default | meaning |
-//! |---|---|---|
-//! | `REDIS_URL` | unset | `redis://[user:pass@]host[:port][/db]`, `rediss://…` (feature `tls`) or `redis+unix:///path`; unset or empty: the in-process store |
-//! | `CACHE_ENABLED` | `true` | `false`: every `#[cached]` function runs uncached |
-//! | `CACHE_PREFIX` | `v1` | first key segment; 1 to 64 letters, digits, `-`, `_`, `.` |
-//! | `CACHE_OPERATION_TIMEOUT_MS` | `250` | deadline of one Redis read (a lookup) |
-//! | `CACHE_WRITE_TIMEOUT_MS` | `250` | deadline of one Redis write; the caller waits at most this long for it |
-//! | `CACHE_CONNECT_TIMEOUT_MS` | `500` | deadline of one connection attempt |
-//! | `CACHE_BREAKER_THRESHOLD` | `3` | consecutive failures that open the breaker |
-//! | `CACHE_BREAKER_COOL_DOWN_MS` | `2000` | how long an open breaker skips Redis before probing |
-//! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results are returned but not stored |
-//! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store or local tier: keys, JSON, decoded copies, index memberships and per-entry bookkeeping |
-//! | `CACHE_MAX_KEY_BYTES` | `512` | longer keys and index names keep a readable head and end in a SHA-256 of the whole name; at least 256 |
-//! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
-//! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600`; at most 100 years |
+//! Configuration from the environment and from [`CacheBuilder`]. Every variable, its default and
+//! the forms it accepts are in the README's Configuration table; `known` lists the names, `env`
+//! parses them, `duration` reads durations (`600`, `10m`, `1h30m`, `250ms`), `tls` the TLS files.
 
 use std::time::Duration;
 
+mod duration;
 mod env;
 mod error;
+mod known;
+mod tls;
 mod url;
 
 pub use self::error::ConfigError;
 use self::error::Setting;
+use self::tls::TlsFiles;
 use self::url::{redact, redis_client};
 use crate::cache::Cache;
 use crate::engine::Engine;
@@ -59,7 +49,9 @@ pub struct CacheBuilder {
     prefix: Setting<String>,
     operation_timeout: Duration,
     write_timeout: Duration,
-    connect_timeout: Duration,
+    connect_timeout: Setting<Duration>,
+    health_check_interval: Option<Duration>,
+    tls: TlsFiles,
     breaker_threshold: u32,
     breaker_cool_down: Duration,
     max_value_bytes: usize,
@@ -87,7 +79,12 @@ impl CacheBuilder {
             },
             operation_timeout: Duration::from_millis(250),
             write_timeout: Duration::from_millis(250),
-            connect_timeout: Duration::from_millis(500),
+            connect_timeout: Setting {
+                value: Duration::from_millis(500),
+                origin: "CacheBuilder::connect_timeout",
+            },
+            health_check_interval: None,
+            tls: TlsFiles::default(),
             breaker_threshold: 3,
             breaker_cool_down: Duration::from_secs(2),
             max_value_bytes: 1 << 20,
@@ -146,7 +143,46 @@ impl CacheBuilder {
 
     /// The deadline of one connection attempt (default 500 ms).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.connect_timeout = Setting {
+            value: timeout,
+            origin: "CacheBuilder::connect_timeout",
+        };
+        self
+    }
+
+    /// With Redis: send `PING` every `interval` in the background, under the breaker, so that
+    /// an outage opens it (and its end closes it) without a call having to wait on Redis first.
+    /// Off by default.
+    pub fn health_check_interval(mut self, interval: Duration) -> Self {
+        self.health_check_interval = Some(interval);
+        self
+    }
+
+    /// With a `rediss://` URL: trust the CA certificate(s) in the PEM file at `path` instead of
+    /// the system's roots.
+    pub fn tls_ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca = Some(Setting {
+            value: path.into(),
+            origin: "CacheBuilder::tls_ca_file",
+        });
+        self
+    }
+
+    /// With a `rediss://` URL: present the client certificate in the PEM file `cert`, with its
+    /// private key in `key`, to servers that ask for one (`tls-auth-clients yes`).
+    pub fn tls_client_certificate(
+        mut self,
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.cert = Some(Setting {
+            value: cert.into(),
+            origin: "CacheBuilder::tls_client_certificate",
+        });
+        self.tls.key = Some(Setting {
+            value: key.into(),
+            origin: "CacheBuilder::tls_client_certificate",
+        });
         self
     }
 
@@ -225,7 +261,15 @@ impl CacheBuilder {
         let layout = KeyLayout::new(prefix.value, max_key_bytes.value);
         let store: Option<Box<dyn Store>> = match (&self.redis_url, self.enabled) {
             (_, false) => None,
-            (None, true) => Some(Box::new(MemoryStore::new(self.memory_max_bytes))),
+            (None, true) => {
+                if let Some(variable) = self.tls.first_set() {
+                    return Err(ConfigError::new(
+                        variable,
+                        "is set, but REDIS_URL is not: the in-process store has no connection to secure; set REDIS_URL=rediss://… or unset it",
+                    ));
+                }
+                Some(Box::new(MemoryStore::new(self.memory_max_bytes)))
+            }
             (Some(url), true) => {
                 // The Redis client, its deadlines and the local tier's subscriber run on tokio;
                 // without a runtime they would panic on first use.
@@ -235,9 +279,9 @@ impl CacheBuilder {
                         "the Redis store needs a tokio runtime (with I/O and time enabled): build the cache from inside one, e.g. in `#[tokio::main]`",
                     ));
                 }
-                let client = redis_client(url)?;
+                let client = redis_client(url, &self.tls)?;
                 let settings = RedisSettings {
-                    connect_timeout: self.connect_timeout,
+                    connect_timeout: self.connect_timeout.value,
                     operation_timeout: self.operation_timeout,
                     write_timeout: self.write_timeout,
                     breaker_threshold: self.breaker_threshold,
@@ -277,12 +321,17 @@ impl CacheBuilder {
                 }
             }
         };
-        Ok(Cache::new(Engine::new(
+        let remote = store.as_ref().is_some_and(|store| store.name() != "memory");
+        let cache = Cache::new(Engine::new(
             store,
             layout,
             self.overrides,
             self.max_value_bytes,
-        )))
+        ));
+        if let (Some(interval), true) = (self.health_check_interval, remote) {
+            cache.spawn_health_checks(interval);
+        }
+        Ok(cache)
     }
 }
 

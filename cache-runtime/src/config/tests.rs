@@ -1,6 +1,7 @@
 //! Configuration errors and defaults.
 
 use super::*;
+use crate::policy::Policy;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -124,4 +125,192 @@ fn ttl_overrides_are_bounded_by_what_redis_accepts() {
     let over = (crate::store::MAX_TTL.as_secs() + 1).to_string();
     let error = CacheBuilder::from_vars(vars(&[("CACHE_TTL_NEWS_DATA", &over)])).unwrap_err();
     assert_eq!(error.setting(), "CACHE_TTL_NEWS_DATA");
+}
+
+#[test]
+fn durations_take_units_and_bare_numbers_keep_each_variables_unit() {
+    let builder = CacheBuilder::from_vars(vars(&[
+        ("CACHE_TTL_AI_ANALYSIS", "1h30m"),
+        ("CACHE_TTL_NEWS_DATA", "600"),
+        ("CACHE_OPERATION_TIMEOUT_MS", "100"),
+        ("CACHE_WRITE_TIMEOUT_MS", "1s"),
+        ("CACHE_BREAKER_COOL_DOWN_MS", "2s"),
+        ("CACHE_LOCAL_TTL_MS", "250ms"),
+        ("REDIS_CONNECTION_TIMEOUT", "5"),
+        ("REDIS_HEALTH_CHECK_INTERVAL", "30s"),
+    ]))
+    .unwrap();
+    let ttl = |policy| builder.overrides.ttl(&policy);
+    assert_eq!(ttl(Policy::AiAnalysis), Duration::from_secs(5400));
+    assert_eq!(ttl(Policy::NewsData), Duration::from_secs(600));
+    assert_eq!(builder.operation_timeout, Duration::from_millis(100));
+    assert_eq!(builder.write_timeout, Duration::from_secs(1));
+    assert_eq!(builder.breaker_cool_down, Duration::from_secs(2));
+    assert_eq!(builder.local_ttl, Some(Duration::from_millis(250)));
+    assert_eq!(builder.connect_timeout.value, Duration::from_secs(5));
+    assert_eq!(builder.health_check_interval, Some(Duration::from_secs(30)));
+    let builder = CacheBuilder::from_vars(vars(&[("CACHE_CONNECT_TIMEOUT_MS", "750")])).unwrap();
+    assert_eq!(builder.connect_timeout.value, Duration::from_millis(750));
+}
+
+#[test]
+fn every_variable_names_itself_when_malformed() {
+    for (name, value) in [
+        ("CACHE_ENABLED", "maybe"),
+        ("CACHE_OPERATION_TIMEOUT_MS", "0"),
+        ("CACHE_WRITE_TIMEOUT_MS", "soon"),
+        ("CACHE_CONNECT_TIMEOUT_MS", "-1"),
+        ("CACHE_BREAKER_THRESHOLD", "0"),
+        ("CACHE_BREAKER_COOL_DOWN_MS", "2 fortnights"),
+        ("CACHE_MAX_VALUE_BYTES", "-1"),
+        ("CACHE_MEMORY_MAX_BYTES", "64MB"),
+        ("CACHE_MAX_KEY_BYTES", "lots"),
+        ("CACHE_LOCAL_TTL_MS", "0s"),
+        ("CACHE_TTL_AI_ANALYSIS", "ten"),
+        ("CACHE_TTL_COIN_DATA", "5 minutes ago"),
+        ("REDIS_CONNECTION_TIMEOUT", "5 sec later"),
+        ("REDIS_HEALTH_CHECK_INTERVAL", "0"),
+        ("REDIS_MAX_CONNECTIONS", "twenty"),
+    ] {
+        let error = CacheBuilder::from_vars(vars(&[(name, value)])).unwrap_err();
+        assert_eq!(error.setting(), name, "{error}");
+        assert!(error.to_string().contains(&format!("`{value}`")), "{error}");
+    }
+}
+
+#[test]
+fn pool_settings_are_refused_with_what_to_do_instead() {
+    assert!(CacheBuilder::from_vars(vars(&[("REDIS_MAX_CONNECTIONS", "1")])).is_ok());
+    for (name, value, advice) in [
+        ("REDIS_MAX_CONNECTIONS", "20", "one multiplexed connection"),
+        ("REDIS_MIN_IDLE", "5", "no pool of idle connections"),
+        (
+            "REDIS_MAX_LIFETIME",
+            "300",
+            "does not recycle its connection",
+        ),
+        ("REDIS_IDLE_TIMEOUT", "60", "REDIS_HEALTH_CHECK_INTERVAL"),
+    ] {
+        let error = CacheBuilder::from_vars(vars(&[(name, value)])).unwrap_err();
+        assert_eq!(error.setting(), name);
+        assert!(error.to_string().contains(advice), "{error}");
+        assert!(
+            error.to_string().contains(&format!("unset {name}")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn two_names_for_the_connect_deadline_must_agree() {
+    let error = CacheBuilder::from_vars(vars(&[
+        ("CACHE_CONNECT_TIMEOUT_MS", "500"),
+        ("REDIS_CONNECTION_TIMEOUT", "5"),
+    ]))
+    .unwrap_err();
+    assert_eq!(error.setting(), "REDIS_CONNECTION_TIMEOUT");
+    assert!(
+        error.to_string().contains("CACHE_CONNECT_TIMEOUT_MS"),
+        "{error}"
+    );
+    assert!(CacheBuilder::from_vars(vars(&[
+        ("CACHE_CONNECT_TIMEOUT_MS", "5000"),
+        ("REDIS_CONNECTION_TIMEOUT", "5s"),
+    ]))
+    .is_ok());
+}
+
+#[test]
+fn unknown_cache_and_redis_variables_are_warned_about_by_name() {
+    use std::sync::{Arc, Mutex};
+    let logged = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let sink = Arc::clone(&logged);
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || Writer(Arc::clone(&sink)))
+        .finish();
+    let builder = tracing::subscriber::with_default(subscriber, || {
+        CacheBuilder::from_vars(vars(&[
+            ("CACHE_PREFX", "billing"),
+            ("REDIS_HOST", "localhost"),
+            ("HOME", "/root"),
+            ("CACHE_PREFIX", "ok"),
+        ]))
+    })
+    .unwrap();
+    assert_eq!(builder.prefix.value, "ok");
+    let logged = String::from_utf8(logged.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("WARN"), "{logged}");
+    assert!(
+        logged.contains("CACHE_PREFX is not a setting of cache-runtime and is ignored; the closest one is CACHE_PREFIX"),
+        "{logged}"
+    );
+    assert!(logged.contains("REDIS_HOST is not a setting"), "{logged}");
+    assert!(!logged.contains("HOME"), "{logged}");
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Writer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn tls_files_need_a_tls_url() {
+    for (name, url) in [
+        ("CACHE_TLS_CA_FILE", None),
+        ("CACHE_TLS_CA_FILE", Some("redis://127.0.0.1:9")),
+        ("CACHE_TLS_CERT_FILE", Some("redis://127.0.0.1:9")),
+    ] {
+        let mut pairs = vec![(name, "/nonexistent/ca.pem")];
+        pairs.extend(url.map(|url| ("REDIS_URL", url)));
+        let error = build(&pairs).await.unwrap_err();
+        assert_eq!(error.setting(), name, "{error}");
+        assert!(error.to_string().contains("rediss://"), "{error}");
+    }
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn unreadable_or_non_certificate_tls_files_name_their_variable() {
+    let dir = std::env::temp_dir().join(format!("cache-runtime-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let junk = junk.to_str().unwrap();
+    let url = ("REDIS_URL", "rediss://127.0.0.1:9");
+    for (pairs, variable, text) in [
+        (
+            vec![("CACHE_TLS_CA_FILE", "/nonexistent/ca.pem")],
+            "CACHE_TLS_CA_FILE",
+            "cannot read",
+        ),
+        (
+            vec![("CACHE_TLS_CA_FILE", junk)],
+            "CACHE_TLS_CA_FILE",
+            "no PEM certificate",
+        ),
+        (
+            vec![("CACHE_TLS_CERT_FILE", junk)],
+            "CACHE_TLS_CERT_FILE",
+            "set CACHE_TLS_KEY_FILE too",
+        ),
+        (
+            vec![("CACHE_TLS_CERT_FILE", junk), ("CACHE_TLS_KEY_FILE", junk)],
+            "CACHE_TLS_CERT_FILE",
+            "no PEM certificate",
+        ),
+    ] {
+        let mut pairs = pairs;
+        pairs.push(url);
+        let error = build(&pairs).await.unwrap_err();
+        assert_eq!(error.setting(), variable, "{error}");
+        assert!(error.to_string().contains(text), "{error}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

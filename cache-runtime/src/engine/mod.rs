@@ -94,6 +94,11 @@ impl Engine {
         self.store.is_some()
     }
 
+    /// The store, unless caching is disabled.
+    pub(crate) fn backend(&self) -> Option<&dyn Store> {
+        self.store.as_deref()
+    }
+
     pub(crate) fn layout(&self) -> &KeyLayout {
         &self.layout
     }

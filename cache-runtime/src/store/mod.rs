@@ -21,10 +21,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub(crate) mod health;
 pub(crate) mod memory;
 pub(crate) mod redis;
 pub(crate) mod tiered;
 
+use self::health::StoreHealth;
 use crate::breaker::BreakerState;
 use crate::key::{GenTarget, Generations, Scope};
 use crate::metrics::StoreStats;
@@ -317,6 +319,14 @@ pub(crate) trait Store: Send + Sync {
 
     /// Releases the lease `key` if `token` still holds it.
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()>;
+
+    /// One `PING` under the breaker, for the background health check
+    /// (`REDIS_HEALTH_CHECK_INTERVAL`): its outcome feeds the breaker like any operation's.
+    fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// What the store says about itself now (for Redis: `PING` and `INFO`, within the operation
+    /// timeout, whatever the breaker's state). Never fails: an unreachable store says so.
+    fn health(&self) -> Pin<Box<dyn Future<Output = StoreHealth> + Send + '_>>;
 }
 
 /// The longest TTL written to a store: 100 years. Redis refuses an expiry whose deadline

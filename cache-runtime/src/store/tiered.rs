@@ -13,6 +13,8 @@
 //!   that lost its connection clears its whole L1 when it reconnects, since it may have missed
 //!   events.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use tokio::runtime::{Handle, TryCurrentError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::health::{MemoryHealth, StoreHealth};
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
 use super::{
@@ -389,5 +392,23 @@ impl Store for TieredStore {
 
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
         self.remote.unlock(key, token)
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Store::ping(&self.remote)
+    }
+
+    fn health(&self) -> Pin<Box<dyn Future<Output = StoreHealth> + Send + '_>> {
+        Box::pin(async move {
+            let local = self.local.copies.memory_stats();
+            StoreHealth {
+                memory: Some(MemoryHealth {
+                    entries: local.memory_entries,
+                    weighted_size: local.memory_bytes,
+                    max_bytes: local.memory_max_bytes,
+                }),
+                ..self.remote.report().await
+            }
+        })
     }
 }

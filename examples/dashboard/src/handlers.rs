@@ -25,11 +25,6 @@ pub const LIMIT: RangeInclusive<u32> = 1..=100;
 /// `limit` when the query leaves it out.
 pub const DEFAULT_LIMIT: u32 = 10;
 
-/// `GET /healthz`: the process is up.
-pub async fn healthz() -> &'static str {
-    "ok"
-}
-
 /// `GET /api/v1/dashboard/kpis`.
 pub async fn kpis(State(state): State<AppState>, tenant: TenantId) -> Result<Json<Kpis>, ApiError> {
     let kpis = state

@@ -13,13 +13,15 @@
 //! | `GET /api/v1/dashboard/trends?days=30` | [`model::Trends`], `days` in 1..=365 |
 //! | `GET /api/v1/dashboard/activity?limit=10` | [`model::Activity`], `limit` in 1..=100 |
 //! | `GET /api/v1/cache/metrics` | [`cache_runtime::Stats`]: backend, breaker, per-policy counters |
-//! | `GET /healthz` | `ok` |
+//! | `GET /healthz` | `ok`, or `degraded: <reason>` while Redis is unreachable or the breaker is open (always 200) |
+//! | `GET /health/detailed` | [`health::Detailed`]: `status`, `services.redis.{status, connected, hit_rate_percent, memory_usage, total_commands, uptime_seconds, connected_clients}`, `services.cache` |
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod error;
 pub mod handlers;
+pub mod health;
 pub mod model;
 pub mod policy;
 pub mod queries;
@@ -35,7 +37,8 @@ pub use crate::state::AppState;
 /// The service's routes over `state`.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(handlers::healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/health/detailed", get(health::detailed))
         .route("/api/v1/dashboard/kpis", get(handlers::kpis))
         .route("/api/v1/dashboard/trends", get(handlers::trends))
         .route("/api/v1/dashboard/activity", get(handlers::activity))

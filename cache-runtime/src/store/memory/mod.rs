@@ -13,6 +13,8 @@ mod books;
 mod weight;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -24,6 +26,7 @@ use moka::Expiry;
 
 use self::books::Books;
 use self::weight::weigh;
+use super::health::{MemoryHealth, StoreHealth};
 use super::{
     Basis, Began, Companion, Fetched, Found, Guard, Local, Marks, Read, Stamp, Store, StoreFuture,
     Typed, Write,
@@ -382,6 +385,25 @@ impl Store for MemoryStore {
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
         self.release(key, token);
         Box::pin(async { Ok(()) })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn health(&self) -> Pin<Box<dyn Future<Output = StoreHealth> + Send + '_>> {
+        let stats = self.memory_stats();
+        Box::pin(async move {
+            StoreHealth {
+                reachable: true,
+                memory: Some(MemoryHealth {
+                    entries: stats.memory_entries,
+                    weighted_size: stats.memory_bytes,
+                    max_bytes: stats.memory_max_bytes,
+                }),
+                ..StoreHealth::default()
+            }
+        })
     }
 }
 

@@ -1,6 +1,8 @@
 //! The commands behind each [`Store`] operation on Redis: one round trip each where the
 //! operation allows it (pipelines), under the breaker and the deadlines of [`RedisStore`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use super::{glob_escape_into, RedisStore, BATCH};
 use crate::breaker::BreakerState;
 use crate::key::{GenTarget, Generations, Scope};
 use crate::metrics::StoreStats;
+use crate::store::health::StoreHealth;
 use crate::store::{
     millis, Basis, Began, Companion, Fetched, Found, Local, Marks, Read, Seen, Store, StoreError,
     StoreFuture, Write, MAX_TTL,
@@ -513,5 +516,13 @@ impl Store for RedisStore {
 
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(self.release(key, token))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(RedisStore::ping(self))
+    }
+
+    fn health(&self) -> Pin<Box<dyn Future<Output = StoreHealth> + Send + '_>> {
+        Box::pin(self.report())
     }
 }

@@ -9,6 +9,7 @@
 
 mod commands;
 mod generation;
+mod info;
 mod scripts;
 mod server;
 
