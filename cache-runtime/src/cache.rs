@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::engine::invalidate::InvalidateError;
+use crate::engine::trace::invalidation;
 use crate::engine::{self, Engine};
 use crate::key::Tag;
 use crate::metrics::Stats;
@@ -56,7 +57,7 @@ impl Cache {
 
     /// Deletes one entry by its full key (as returned by a function's `key` companion).
     pub async fn invalidate_key(&self, key: &str) -> Result<u64, InvalidateError> {
-        self.engine.delete_keys(vec![key.to_owned()]).await
+        invalidation("key", self.engine.delete_keys(vec![key.to_owned()])).await
     }
 
     /// Deletes every entry of one `#[cached]` function, for every tenant. `function` is its
@@ -64,19 +65,19 @@ impl Cache {
     /// for an associated function, the type before the name: `"my_service::Quotes::quote"`).
     pub async fn invalidate_function(&self, function: &str) -> Result<u64, InvalidateError> {
         let index = self.engine.layout().function_index(function);
-        self.engine.delete_index(&index).await
+        invalidation("function", self.engine.delete_index(&index)).await
     }
 
     /// Deletes every entry stored under `policy`, for every tenant.
     pub async fn invalidate_policy(&self, policy: &dyn TtlPolicy) -> Result<u64, InvalidateError> {
         let index = self.engine.layout().policy_index(policy.path());
-        self.engine.delete_index(&index).await
+        invalidation("policy", self.engine.delete_index(&index)).await
     }
 
     /// Deletes every entry of `tenant` (`None`: of calls made outside any tenant).
     pub async fn invalidate_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
         let index = self.engine.layout().tenant_all_index(tenant);
-        self.engine.delete_index(&index).await
+        invalidation("tenant", self.engine.delete_index(&index)).await
     }
 
     /// Deletes `tenant`'s entries of one function (see [`Cache::invalidate_function`]).
@@ -86,7 +87,7 @@ impl Cache {
         function: &str,
     ) -> Result<u64, InvalidateError> {
         let index = self.engine.layout().tenant_function_index(tenant, function);
-        self.engine.delete_index(&index).await
+        invalidation("tenant", self.engine.delete_index(&index)).await
     }
 
     /// Deletes `tenant`'s entries stored under `policy`.
@@ -99,7 +100,7 @@ impl Cache {
             .engine
             .layout()
             .tenant_policy_index(tenant, policy.path());
-        self.engine.delete_index(&index).await
+        invalidation("tenant", self.engine.delete_index(&index)).await
     }
 
     /// Deletes `tenant`'s entries carrying `tag`.
@@ -109,7 +110,7 @@ impl Cache {
         tag: &Tag,
     ) -> Result<u64, InvalidateError> {
         let index = self.engine.layout().tag_index(tenant, tag);
-        self.engine.delete_index(&index).await
+        invalidation("tag", self.engine.delete_index(&index)).await
     }
 
     /// Deletes every key of `tenant` by scanning the keyspace (`SCAN` with an escaped `MATCH`,
@@ -117,12 +118,15 @@ impl Cache {
     /// a pass over the whole keyspace: use it for data deletion requests, not on a request path.
     pub async fn purge_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
         let entries = self.engine.layout().tenant_entries(tenant);
-        let deleted = self.engine.delete_prefix(&entries).await?;
         // The tenant's index sets and marks list its keys, which hold its argument values: they
         // go too. The purge's own mark stays (for the marks' window), named by a hash.
         let indexes = self.engine.layout().tenant_indexes(tenant);
-        self.engine.delete_bookkeeping(&indexes).await?;
-        Ok(deleted)
+        let purge = async {
+            let deleted = self.engine.delete_prefix(&entries).await?;
+            self.engine.delete_bookkeeping(&indexes).await?;
+            Ok(deleted)
+        };
+        invalidation("purge", purge).await
     }
 }
 

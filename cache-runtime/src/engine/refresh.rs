@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::site::Site;
 use super::write::Intent;
@@ -52,6 +53,7 @@ impl Engine {
         let refresh = async move {
             let _guard = guard;
             let refreshed = engine.refresh(site, &entry, adapter, body);
+            let refreshed = refreshed.instrument(super::trace::refresh(site));
             if tokio::time::timeout(deadline, refreshed).await.is_err() {
                 tracing::warn!(function = site.path(), ?deadline, "cache: a background refresh did not finish within the entry's TTL and was dropped");
             }
@@ -80,7 +82,7 @@ impl Engine {
         let began = match store.now().await {
             Ok(began) => began,
             Err(error) => {
-                self.store_failed(&counters, "time", &error);
+                self.store_failed(counters, "time", &error);
                 return;
             }
         };
@@ -91,7 +93,7 @@ impl Engine {
                     Counters::add(&counters.refreshed);
                     let typed = adapter.typing.map(|typing| (typing.to_any)(value));
                     let intent = Intent::computed(began);
-                    self.store(store, site, entry, bytes, typed, intent, &counters)
+                    self.store(store, site, entry, bytes, typed, intent, counters)
                         .await;
                 }
                 Err(error) => self.log_unencodable(site, &error),

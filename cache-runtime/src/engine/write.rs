@@ -49,6 +49,7 @@ impl Engine {
                 Role::Leader(leader) => break Some(leader),
                 Role::Follower(follower) => follower,
             };
+            Counters::add(&counters.waited);
             match follower.outcome().await.as_deref() {
                 Some(Outcome::Value(bytes)) => {
                     if let Ok(value) = codec::decode::<T>(bytes) {
@@ -162,6 +163,7 @@ impl Engine {
         intent: Intent,
         counters: &Counters,
     ) {
+        counters.value_size(bytes.len());
         if bytes.len() > self.max_value_bytes {
             Counters::add(&counters.oversized);
             if site.first_oversized() {
