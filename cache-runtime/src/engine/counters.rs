@@ -52,7 +52,7 @@ impl Default for SiteCounters {
     fn default() -> Self {
         Self {
             buckets: [const { OnceLock::new() }; BUCKETS],
-            beyond: Counters::new("", ""),
+            beyond: Counters::default(),
         }
     }
 }
