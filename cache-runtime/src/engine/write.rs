@@ -220,7 +220,7 @@ impl Engine {
         match store.get(&entry.key, Read::default()).await {
             Ok(found) => found.map(|found| found.value),
             Err(error) => {
-                self.store_failed(&self.counters(site), "get", &error);
+                self.store_failed(self.counters(site), "get", &error);
                 None
             }
         }
@@ -263,10 +263,10 @@ impl Engine {
                     began,
                     announce: true,
                 };
-                self.store(store, site, entry, bytes, None, intent, &counters)
+                self.store(store, site, entry, bytes, None, intent, counters)
                     .await;
             }
-            Err(error) => self.store_failed(&counters, "time", &error),
+            Err(error) => self.store_failed(counters, "time", &error),
         }
     }
 }
