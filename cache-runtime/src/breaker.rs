@@ -41,6 +41,8 @@ pub(crate) struct Breaker {
     open_until: AtomicU64,
     /// Whether this open period already had its quick second probe.
     retried: AtomicBool,
+    #[cfg(feature = "metrics")]
+    exported: crate::metrics::BreakerGauge,
 }
 
 /// Leave to use the store for one call, and whether that call is the breaker's probe.
@@ -74,6 +76,8 @@ impl Breaker {
             consecutive_failures: AtomicU32::new(0),
             open_until: AtomicU64::new(0),
             retried: AtomicBool::new(false),
+            #[cfg(feature = "metrics")]
+            exported: crate::metrics::BreakerGauge::register(),
         }
     }
 
@@ -94,10 +98,15 @@ impl Breaker {
             return None;
         }
         let next = now + self.probe_window.as_millis() as u64;
-        self.open_until
+        let probe = self
+            .open_until
             .compare_exchange(until, next, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-            .then_some(Permit { probe: true })
+            .is_ok();
+        #[cfg(feature = "metrics")]
+        if probe {
+            self.exported.half_opened();
+        }
+        probe.then_some(Permit { probe: true })
     }
 
     /// A call that used `permit` succeeded. Only the probe closes an open breaker: a call let
@@ -109,6 +118,8 @@ impl Breaker {
         }
         self.consecutive_failures.store(0, Ordering::Relaxed);
         if open && self.open_until.swap(0, Ordering::AcqRel) != 0 {
+            #[cfg(feature = "metrics")]
+            self.exported.closed();
             return Transition::Closed;
         }
         Transition::None
@@ -133,6 +144,10 @@ impl Breaker {
         let was = self
             .open_until
             .swap(self.now() + wait.as_millis() as u64, Ordering::AcqRel);
+        // A failed probe re-opens a half-open breaker: a transition for the gauge, not for
+        // the store's logging.
+        #[cfg(feature = "metrics")]
+        self.exported.opened();
         if was == 0 {
             self.retried.store(false, Ordering::Release);
             Transition::Opened

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::invalidate::InvalidateError;
+use crate::engine::trace::invalidation;
 use crate::engine::{self, Engine};
 use crate::health::Health;
 use crate::key::Tag;
@@ -70,7 +71,7 @@ impl Cache {
 
     /// Deletes one entry by its full key (as returned by a function's `key` companion).
     pub async fn invalidate_key(&self, key: &str) -> Result<u64, InvalidateError> {
-        self.engine.delete_keys(vec![key.to_owned()]).await
+        invalidation("key", self.engine.delete_keys(vec![key.to_owned()])).await
     }
 
     /// Deletes every entry of one `#[cached]` function, for every tenant. `function` is its
@@ -78,19 +79,19 @@ impl Cache {
     /// for an associated function, the type before the name: `"my_service::Quotes::quote"`).
     pub async fn invalidate_function(&self, function: &str) -> Result<u64, InvalidateError> {
         let scope = self.engine.layout().function_scope(function);
-        self.engine.delete_scope(scope).await
+        invalidation("function", self.engine.delete_scope(scope)).await
     }
 
     /// Deletes every entry stored under `policy`, for every tenant.
     pub async fn invalidate_policy(&self, policy: &dyn TtlPolicy) -> Result<u64, InvalidateError> {
         let scope = self.engine.layout().policy_scope(policy.path());
-        self.engine.delete_scope(scope).await
+        invalidation("policy", self.engine.delete_scope(scope)).await
     }
 
     /// Deletes every entry of `tenant` (`None`: of calls made outside any tenant).
     pub async fn invalidate_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
         let scope = self.engine.layout().tenant_scope(tenant);
-        self.engine.delete_scope(scope).await
+        invalidation("tenant", self.engine.delete_scope(scope)).await
     }
 
     /// Deletes `tenant`'s entries of one function (see [`Cache::invalidate_function`]).
@@ -100,7 +101,7 @@ impl Cache {
         function: &str,
     ) -> Result<u64, InvalidateError> {
         let scope = self.engine.layout().tenant_function_scope(tenant, function);
-        self.engine.delete_scope(scope).await
+        invalidation("tenant", self.engine.delete_scope(scope)).await
     }
 
     /// Deletes `tenant`'s entries stored under `policy`.
@@ -113,7 +114,7 @@ impl Cache {
             .engine
             .layout()
             .tenant_policy_scope(tenant, policy.path());
-        self.engine.delete_scope(scope).await
+        invalidation("tenant", self.engine.delete_scope(scope)).await
     }
 
     /// Deletes `tenant`'s entries carrying `tag`.
@@ -123,7 +124,7 @@ impl Cache {
         tag: &Tag,
     ) -> Result<u64, InvalidateError> {
         let scope = self.engine.layout().tag_scope(tenant, tag);
-        self.engine.delete_scope(scope).await
+        invalidation("tag", self.engine.delete_scope(scope)).await
     }
 
     /// Deletes every key of `tenant` by scanning the keyspace (`SCAN` with an escaped `MATCH`,
@@ -131,15 +132,18 @@ impl Cache {
     /// a pass over the whole keyspace: use it for data deletion requests, not on a request path.
     pub async fn purge_tenant(&self, tenant: Option<&str>) -> Result<u64, InvalidateError> {
         let (entries, generation) = self.engine.layout().tenant_prefix_scope(tenant);
-        let deleted = self.engine.purge_prefix(entries, generation).await?;
         // The tenant's bookkeeping (index sets and marks in-process, generations in Redis) may
         // name its keys, which hold its argument values: it goes too. The purge's own mark
         // stays (for the marks' window), named by a hash.
         let indexes = self.engine.layout().tenant_indexes(tenant);
-        self.engine.delete_bookkeeping(&indexes).await?;
         let generations = self.engine.layout().tenant_generations(tenant);
-        self.engine.delete_bookkeeping(&generations).await?;
-        Ok(deleted)
+        let purge = async {
+            let deleted = self.engine.purge_prefix(entries, generation).await?;
+            self.engine.delete_bookkeeping(&indexes).await?;
+            self.engine.delete_bookkeeping(&generations).await?;
+            Ok(deleted)
+        };
+        invalidation("purge", purge).await
     }
 }
 

@@ -148,7 +148,10 @@ impl Engine {
             return Ok(0);
         };
         match self.carry_out(store, &invalidation).await {
-            Ok(deleted) => Ok(deleted),
+            Ok(deleted) => {
+                self.pending.done();
+                Ok(deleted)
+            }
             Err(cause) => {
                 let everything = || {
                     let (prefix, generation) = self.layout.everything_scope();

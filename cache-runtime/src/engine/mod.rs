@@ -9,6 +9,7 @@
 //! [`stale`] (`stale_if_error`), [`refresh`] (`refresh_ahead`); [`invalidate`] deletes.
 
 mod adapter;
+mod counters;
 mod flight;
 mod get_or_set;
 pub(crate) mod invalidate;
@@ -20,6 +21,7 @@ mod refresh;
 mod refreshing;
 pub(crate) mod site;
 mod stale;
+pub(crate) mod trace;
 mod write;
 
 use std::future::Future;
@@ -29,13 +31,14 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 
 pub use self::adapter::{Adapter, Share, Typing};
+use self::counters::SiteCounters;
 use self::flight::Flights;
 use self::lease_token::LeaseTokens;
 use self::pending::Pending;
 use self::refreshing::Refreshing;
 use self::site::{Site, Ttl};
 use crate::key::KeyLayout;
-use crate::metrics::{Counters, LogGate, Metrics, Stats};
+use crate::metrics::{Counters, ErrorKind, LogGate, Stats};
 use crate::policy::TtlOverrides;
 use crate::store::{Store, StoreError};
 
@@ -47,7 +50,7 @@ pub(crate) struct Engine {
     layout: KeyLayout,
     overrides: TtlOverrides,
     max_value_bytes: usize,
-    metrics: Metrics,
+    counters: SiteCounters,
     flights: Flights,
     refreshing: Refreshing,
     leases: LeaseTokens,
@@ -71,7 +74,7 @@ impl Engine {
             layout,
             overrides,
             max_value_bytes,
-            metrics: Metrics::default(),
+            counters: SiteCounters::default(),
             flights: Flights::default(),
             refreshing: Refreshing::default(),
             leases: LeaseTokens::default(),
@@ -107,8 +110,9 @@ impl Engine {
         self.store.as_ref().map_or("disabled", |store| store.name())
     }
 
-    /// The state of the store and the counters of every policy used so far.
+    /// The state of the store and the counters of every policy and function used so far.
     pub(crate) fn stats(&self) -> Stats {
+        let (policies, functions) = self.counters.snapshot();
         Stats {
             backend: self.backend_name(),
             breaker: self
@@ -117,7 +121,8 @@ impl Engine {
                 .map_or(crate::breaker::BreakerState::Closed, |store| {
                     store.breaker_state()
                 }),
-            policies: self.metrics.snapshot(),
+            policies,
+            functions,
             invalidations: self.pending.stats(),
             store: self.store.as_ref().map(|s| s.stats()).unwrap_or_default(),
             shortened_keys: self.layout.shortened_writes(),
@@ -138,13 +143,21 @@ impl Engine {
         }
     }
 
-    pub(crate) fn counters(&self, site: &'static Site) -> Arc<Counters> {
-        self.metrics.counters(site.label())
+    /// The counters of `site` in this engine: a few loads, no lock (see `engine::counters`).
+    #[inline]
+    pub(crate) fn counters(&self, site: &'static Site) -> &Counters {
+        self.counters.get(site)
     }
 
     fn store_failed(&self, counters: &Counters, operation: &'static str, error: &StoreError) {
-        Counters::add(&counters.errors);
-        if matches!(error, StoreError::BreakerOpen | StoreError::Refused(_)) {
+        let kind = match error {
+            StoreError::BreakerOpen => ErrorKind::BreakerOpen,
+            StoreError::Refused(_) => ErrorKind::Refused,
+            StoreError::Timeout => ErrorKind::Timeout,
+            StoreError::Redis(_) => ErrorKind::Redis,
+        };
+        counters.error(kind);
+        if matches!(kind, ErrorKind::BreakerOpen | ErrorKind::Refused) {
             return;
         }
         if let Some(held_back) = self.store_errors.admit() {

@@ -40,6 +40,9 @@ struct Queue {
 pub(crate) struct Pending {
     queue: Mutex<Queue>,
     waiting: AtomicBool,
+    /// Invalidations carried out when asked (counted here beside the others, though they
+    /// never waited).
+    done: AtomicU64,
     queued: AtomicU64,
     replayed: AtomicU64,
     dropped: AtomicU64,
@@ -47,6 +50,8 @@ pub(crate) struct Pending {
     pub(crate) replaying: tokio::sync::Mutex<()>,
     /// Whether a background task is replaying.
     pub(crate) replayer: AtomicBool,
+    #[cfg(feature = "metrics")]
+    exported: crate::metrics::InvalidationMetrics,
 }
 
 impl Pending {
@@ -61,6 +66,13 @@ impl Pending {
         self.waiting.load(Ordering::Acquire)
     }
 
+    /// An invalidation was carried out when asked.
+    pub(crate) fn done(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.exported.done.increment(1);
+    }
+
     /// Keeps `invalidation`; when the queue is full, replaces it with `everything`.
     pub(crate) fn push(
         &self,
@@ -69,12 +81,16 @@ impl Pending {
     ) {
         let mut queue = self.queue();
         self.queued.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.exported.queued.increment(1);
         if queue.seen.contains(&invalidation) {
             return;
         }
         if queue.order.len() >= CAPACITY {
-            self.dropped
-                .fetch_add(queue.order.len() as u64 + 1, Ordering::Relaxed);
+            let dropped = queue.order.len() as u64 + 1;
+            self.dropped.fetch_add(dropped, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            self.exported.dropped.increment(dropped);
             tracing::error!(capacity = CAPACITY, "cache: too many invalidations wait for Redis; they are replaced by one invalidation of every entry under the key prefix");
             queue.order.clear();
             queue.seen.clear();
@@ -100,6 +116,8 @@ impl Pending {
             queue.order.pop_front();
             queue.seen.remove(invalidation);
             self.replayed.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            self.exported.replayed.increment(1);
         }
         if queue.order.is_empty() {
             self.waiting.store(false, Ordering::Release);
@@ -108,6 +126,7 @@ impl Pending {
 
     pub(crate) fn stats(&self) -> InvalidationStats {
         InvalidationStats {
+            done: self.done.load(Ordering::Relaxed),
             queued: self.queued.load(Ordering::Relaxed),
             replayed: self.replayed.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),

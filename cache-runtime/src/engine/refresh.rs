@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::site::Site;
 use super::write::Intent;
@@ -54,6 +55,7 @@ impl Engine {
         let refresh = async move {
             let _guard = guard;
             let refreshed = engine.refresh(site, &entry, basis, adapter, body);
+            let refreshed = refreshed.instrument(super::trace::refresh(site));
             if tokio::time::timeout(deadline, refreshed).await.is_err() {
                 tracing::warn!(function = site.path(), ?deadline, "cache: a background refresh did not finish within the entry's TTL and was dropped");
             }
@@ -86,7 +88,7 @@ impl Engine {
         let began = match store.begin(&entry.key, &gens, ttl, basis).await {
             Ok(began) => began,
             Err(error) => {
-                self.store_failed(&counters, "begin", &error);
+                self.store_failed(counters, "begin", &error);
                 return;
             }
         };
@@ -96,7 +98,7 @@ impl Engine {
                 Ok(bytes) => {
                     let typed = adapter.typing.map(|typing| (typing.to_any)(value));
                     let intent = Intent::computed(&began);
-                    self.store(store, site, entry, bytes, typed, intent, &counters)
+                    self.store(store, site, entry, bytes, typed, intent, counters)
                         .await;
                     // Counted once the write is done: a caller that sees it counted reads
                     // what the refresh wrote.

@@ -2,7 +2,7 @@
 //! attribute) and its [`Identity`] (where in the source it is), held in a [`Site`], a `static`
 //! of the expansion.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -135,10 +135,15 @@ impl Identity {
     }
 }
 
+/// The next [`Site::index`] to hand out.
+static NEXT_INDEX: AtomicU32 = AtomicU32::new(0);
+
 /// One `#[cached]` function: a `static` in its expansion.
 pub struct Site {
     pub(crate) spec: Spec,
     identity: OnceLock<Identity>,
+    /// This site's slot in every engine's counters (`engine::counters`), handed out on first use.
+    index: OnceLock<u32>,
     warned_no_tenant: AtomicBool,
     warned_oversized: AtomicBool,
     warned_unencodable: AtomicBool,
@@ -152,6 +157,7 @@ impl Site {
         Self {
             spec,
             identity: OnceLock::new(),
+            index: OnceLock::new(),
             warned_no_tenant: AtomicBool::new(false),
             warned_oversized: AtomicBool::new(false),
             warned_unencodable: AtomicBool::new(false),
@@ -162,6 +168,15 @@ impl Site {
 
     pub(crate) fn identity(&'static self) -> &'static Identity {
         self.identity.get_or_init(|| Identity::of(&self.spec))
+    }
+
+    /// A number of its own among the sites of this process, dense from 0: where engines keep
+    /// this site's counters. One load once handed out.
+    #[inline]
+    pub(crate) fn index(&self) -> u32 {
+        *self
+            .index
+            .get_or_init(|| NEXT_INDEX.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The function's path, for logs.

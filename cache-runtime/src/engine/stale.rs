@@ -38,6 +38,8 @@ impl Engine {
                 let found = fetched.found?;
                 let value = codec::decode::<T>(&found.value).ok()?;
                 Counters::add(&counters.stale);
+                // The call's span is the current one: the function has returned.
+                super::trace::record(&tracing::Span::current(), super::trace::Outcome::Stale);
                 Some((found.value, value))
             }
             Err(error) => {

@@ -49,6 +49,7 @@ impl Engine {
                 Role::Leader(leader) => break Some(leader),
                 Role::Follower(follower) => follower,
             };
+            Counters::add(&counters.waited);
             match follower.outcome().await.as_deref() {
                 Some(Outcome::Value(bytes)) => {
                     if let Ok(value) = codec::decode::<T>(bytes) {
@@ -166,6 +167,7 @@ impl Engine {
         intent: Intent<'_>,
         counters: &Counters,
     ) {
+        counters.value_size(bytes.len());
         if bytes.len() > self.max_value_bytes {
             Counters::add(&counters.oversized);
             if site.first_oversized() {
@@ -237,7 +239,7 @@ impl Engine {
         match store.get(&entry.key, read).await {
             Ok(fetched) => fetched.found.map(|found| found.value),
             Err(error) => {
-                self.store_failed(&self.counters(site), "get", &error);
+                self.store_failed(self.counters(site), "get", &error);
                 None
             }
         }
@@ -293,10 +295,10 @@ impl Engine {
                     began: &began,
                     announce: true,
                 };
-                self.store(store, site, entry, bytes, None, intent, &counters)
+                self.store(store, site, entry, bytes, None, intent, counters)
                     .await;
             }
-            Err(error) => self.store_failed(&counters, "begin", &error),
+            Err(error) => self.store_failed(counters, "begin", &error),
         }
     }
 }

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tracing::Instrument;
 
 pub use crate::engine::site::{Eviction, Site, Spec, Ttl};
+use crate::engine::trace::{self, Outcome};
 use crate::engine::Engine;
 use crate::key::{EntryKey, KeyBuilder};
 use crate::metrics::Counters;
@@ -100,9 +102,17 @@ impl Call {
         T: Serialize + DeserializeOwned,
         F: Future<Output = R>,
     {
+        let span = trace::get_or_set(self.site);
         match self.finish_storable::<R, T>() {
-            Some((engine, site, key)) => engine.get_or_set(site, key, adapter, share, body).await,
-            None => body.await,
+            Some((engine, site, key)) => {
+                trace::record_key(&span, &key.key);
+                let call = engine.get_or_set(site, key, adapter, share, body, &span);
+                call.instrument(span.clone()).await
+            }
+            None => {
+                trace::record(&span, Outcome::Bypass);
+                body.instrument(span).await
+            }
         }
     }
 
@@ -119,13 +129,17 @@ impl Call {
         T: Serialize + DeserializeOwned + 'static,
         F: Future<Output = R> + Send + 'static,
     {
+        let span = trace::get_or_set(self.site);
         match self.finish_storable::<R, T>() {
             Some((engine, site, key)) => {
-                engine
-                    .get_or_set_refreshing(site, key, adapter, share, body)
-                    .await
+                trace::record_key(&span, &key.key);
+                let call = engine.get_or_set_refreshing(site, key, adapter, share, body, &span);
+                call.instrument(span.clone()).await
             }
-            None => body.await,
+            None => {
+                trace::record(&span, Outcome::Bypass);
+                body.instrument(span).await
+            }
         }
     }
 
@@ -140,7 +154,10 @@ impl Call {
         self,
     ) -> Result<bool, crate::engine::invalidate::InvalidateError> {
         match self.finish() {
-            Some((engine, _, entry)) => Ok(engine.delete_keys(vec![entry.key]).await? > 0),
+            Some((engine, _, entry)) => {
+                let deleted = engine.delete_keys(vec![entry.key]);
+                Ok(trace::invalidation("key", deleted).await? > 0)
+            }
             None => Ok(false),
         }
     }
@@ -150,7 +167,9 @@ impl Call {
         self,
     ) -> Result<u64, crate::engine::invalidate::InvalidateError> {
         match self.finish() {
-            Some((engine, site, _)) => engine.delete_function(site).await,
+            Some((engine, site, _)) => {
+                trace::invalidation("function", engine.delete_function(site)).await
+            }
             None => Ok(0),
         }
     }
@@ -196,7 +215,8 @@ impl Call {
     /// Stores encoded bytes as this call's entry.
     pub(crate) async fn put_bytes(self, bytes: bytes::Bytes) {
         if let Some((engine, site, entry)) = self.finish() {
-            engine.put(site, &entry, bytes).await;
+            let span = trace::put(site);
+            engine.put(site, &entry, bytes).instrument(span).await;
         }
     }
 
@@ -210,7 +230,12 @@ impl Call {
             return;
         };
         match crate::codec::encode(value) {
-            Ok(bytes) => engine.put(site, &entry, bytes).await,
+            Ok(bytes) => {
+                engine
+                    .put(site, &entry, bytes)
+                    .instrument(trace::put(site))
+                    .await
+            }
             Err(error) => {
                 Counters::add(&engine.counters(site).unencodable);
                 if site.first_unencodable() {
@@ -228,7 +253,13 @@ impl Call {
         let Some((engine, site, entry)) = self.finish() else {
             return;
         };
-        if let Err(error) = engine.evict(&entry, &eviction).await {
+        let span = trace::evict(site);
+        let evicted = engine
+            .evict(&entry, &eviction)
+            .instrument(span.clone())
+            .await;
+        span.record("outcome", if evicted.is_ok() { "done" } else { "failed" });
+        if let Err(error) = evicted {
             tracing::warn!(function = site.path(), %error, "cache: eviction failed; the entries may be served until their TTL ends");
         }
     }

@@ -13,6 +13,7 @@
 //! | `GET /api/v1/dashboard/trends?days=30` | [`model::Trends`], `days` in 1..=365 |
 //! | `GET /api/v1/dashboard/activity?limit=10` | [`model::Activity`], `limit` in 1..=100 |
 //! | `GET /api/v1/cache/metrics` | [`cache_runtime::Stats`]: backend, breaker, per-policy counters |
+//! | `GET /metrics` | the cache's metrics in the Prometheus text format ([`prometheus`]) |
 //! | `GET /healthz` | `ok`, or `degraded: <reason>` while Redis is unreachable or the breaker is open (always 200) |
 //! | `GET /health/detailed` | [`health::Detailed`]: `status`, `services.redis.{status, connected, hit_rate_percent, memory_usage, total_commands, uptime_seconds, connected_clients}`, `services.cache` |
 
@@ -24,6 +25,7 @@ pub mod handlers;
 pub mod health;
 pub mod model;
 pub mod policy;
+pub mod prometheus;
 pub mod queries;
 pub mod source;
 pub mod state;
@@ -43,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/dashboard/trends", get(handlers::trends))
         .route("/api/v1/dashboard/activity", get(handlers::activity))
         .route("/api/v1/cache/metrics", get(handlers::metrics))
+        .route("/metrics", get(prometheus::scrape))
         .fallback(handlers::not_found)
         .with_state(state)
 }

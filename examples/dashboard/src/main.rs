@@ -28,6 +28,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before the cache: metric handles are registered with the recorder installed when the
+    // cache and its call sites first use them.
+    let prometheus = match dashboard::prometheus::install() {
+        Ok(prometheus) => prometheus,
+        Err(error) => {
+            eprintln!("dashboard: cannot install the metrics recorder: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cache = match cache_runtime::init_from_env().await {
         Ok(cache) => cache,
         Err(error) => {
@@ -52,7 +61,8 @@ async fn main() -> ExitCode {
         "dashboard listening"
     );
 
-    let state = AppState::new(cache, Arc::new(Source::new(config.source_delay)));
+    let state = AppState::new(cache, Arc::new(Source::new(config.source_delay)))
+        .with_prometheus(prometheus);
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await;

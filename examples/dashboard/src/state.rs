@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use cache_runtime::Cache;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::source::Source;
 use crate::tenant::TenantId;
@@ -16,12 +17,29 @@ use crate::tenant::TenantId;
 pub struct AppState {
     cache: Cache,
     source: Arc<Source>,
+    prometheus: Option<PrometheusHandle>,
 }
 
 impl AppState {
     /// State over `cache` (e.g. from `cache_runtime::init_from_env`) and `source`.
     pub fn new(cache: Cache, source: Arc<Source>) -> Self {
-        Self { cache, source }
+        Self {
+            cache,
+            source,
+            prometheus: None,
+        }
+    }
+
+    /// Serves the metrics of `prometheus`, the process's recorder, at `GET /metrics` (see
+    /// [`crate::prometheus`]); without it that route answers 404.
+    pub fn with_prometheus(mut self, prometheus: PrometheusHandle) -> Self {
+        self.prometheus = Some(prometheus);
+        self
+    }
+
+    /// The process's Prometheus recorder, if this state serves it.
+    pub fn prometheus(&self) -> Option<&PrometheusHandle> {
+        self.prometheus.as_ref()
     }
 
     /// The cache the handlers use.

@@ -1,95 +1,25 @@
-//! Counters per policy, the stats snapshot, and rate-limited logging.
+//! What the cache counts and how it is seen: the counters of one call site ([`Counters`],
+//! exported through the `metrics` facade with the `metrics` feature), the public snapshot
+//! ([`Stats`]), and rate-limited logging ([`LogGate`]).
 
-use std::collections::{BTreeMap, HashMap};
+mod counters;
+#[cfg(feature = "metrics")]
+mod export;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::breaker::BreakerState;
 
-/// The counters of one policy (or, for a literal `ttl`, of one function).
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) undecodable: AtomicU64,
-    pub(crate) oversized: AtomicU64,
-    pub(crate) unencodable: AtomicU64,
-    pub(crate) bypassed: AtomicU64,
-    pub(crate) stale: AtomicU64,
-    pub(crate) refreshed: AtomicU64,
-    pub(crate) reentered: AtomicU64,
-    pub(crate) superseded: AtomicU64,
-}
+pub(crate) use self::counters::{Counters, ErrorKind, Timer};
+#[cfg(feature = "metrics")]
+pub(crate) use self::export::{BreakerGauge, InvalidationMetrics};
 
-impl Counters {
-    pub(crate) fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> PolicyStats {
-        let hits = self.hits.load(Ordering::Relaxed);
-        let misses = self.misses.load(Ordering::Relaxed);
-        let lookups = hits + misses;
-        PolicyStats {
-            hits,
-            misses,
-            hit_rate: if lookups == 0 {
-                0.0
-            } else {
-                hits as f64 / lookups as f64
-            },
-            errors: self.errors.load(Ordering::Relaxed),
-            undecodable: self.undecodable.load(Ordering::Relaxed),
-            oversized: self.oversized.load(Ordering::Relaxed),
-            unencodable: self.unencodable.load(Ordering::Relaxed),
-            bypassed: self.bypassed.load(Ordering::Relaxed),
-            stale: self.stale.load(Ordering::Relaxed),
-            refreshed: self.refreshed.load(Ordering::Relaxed),
-            reentered: self.reentered.load(Ordering::Relaxed),
-            superseded: self.superseded.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// Counters by label, created on first use.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    by_label: RwLock<HashMap<&'static str, Arc<Counters>>>,
-}
-
-impl Metrics {
-    pub(crate) fn counters(&self, label: &'static str) -> Arc<Counters> {
-        if let Some(counters) = self
-            .by_label
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(label)
-        {
-            return Arc::clone(counters);
-        }
-        let mut by_label = self
-            .by_label
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Arc::clone(by_label.entry(label).or_default())
-    }
-
-    pub(crate) fn snapshot(&self) -> BTreeMap<String, PolicyStats> {
-        self.by_label
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .map(|(label, counters)| ((*label).to_owned(), counters.snapshot()))
-            .collect()
-    }
-}
-
-/// What one policy's calls did since start-up.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What one policy's (or one function's) calls did since start-up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct PolicyStats {
     /// Calls answered from the cache.
@@ -119,6 +49,36 @@ pub struct PolicyStats {
     /// Computed values not stored because an invalidation of their entry came while they were
     /// being computed (they were returned to their caller, and the next call computes again).
     pub superseded: u64,
+    /// Calls that waited for another caller's computation of the same key (single flight)
+    /// instead of running the function.
+    pub waited: u64,
+}
+
+impl PolicyStats {
+    /// Adds `other`'s counts to these (several functions share a policy).
+    pub(crate) fn merge(&mut self, other: &PolicyStats) {
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.errors += other.errors;
+        self.undecodable += other.undecodable;
+        self.oversized += other.oversized;
+        self.unencodable += other.unencodable;
+        self.bypassed += other.bypassed;
+        self.stale += other.stale;
+        self.refreshed += other.refreshed;
+        self.reentered += other.reentered;
+        self.superseded += other.superseded;
+        self.waited += other.waited;
+        self.hit_rate = hit_rate(self.hits, self.misses);
+    }
+}
+
+/// `hits / (hits + misses)`, 0 before the first call.
+fn hit_rate(hits: u64, misses: u64) -> f64 {
+    match hits + misses {
+        0 => 0.0,
+        lookups => hits as f64 / lookups as f64,
+    }
 }
 
 /// A snapshot of a cache's state and counters.
@@ -129,8 +89,12 @@ pub struct Stats {
     pub backend: &'static str,
     /// The outage breaker in front of Redis (always closed for the in-process store).
     pub breaker: BreakerState,
-    /// Counters by policy name (or by function path for a literal `ttl`).
+    /// Counters by policy name (or by function path for a literal `ttl`): the sum of the
+    /// functions of each policy.
     pub policies: BTreeMap<String, PolicyStats>,
+    /// Counters by function path (`my_service::quotes::quote`), one entry per `#[cached]`
+    /// function called so far.
+    pub functions: BTreeMap<String, PolicyStats>,
     /// Invalidations that could not reach the store when asked, and what became of them.
     pub invalidations: InvalidationStats,
     /// What the store reports about itself: the Redis server, the in-process bound.
@@ -147,6 +111,7 @@ impl Default for Stats {
             backend: "disabled",
             breaker: BreakerState::Closed,
             policies: BTreeMap::new(),
+            functions: BTreeMap::new(),
             invalidations: InvalidationStats::default(),
             store: StoreStats::default(),
             shortened_keys: 0,
@@ -181,6 +146,8 @@ pub struct StoreStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct InvalidationStats {
+    /// Invalidations carried out when asked.
+    pub done: u64,
     /// Invalidations that failed and were queued for replay.
     pub queued: u64,
     /// Queued invalidations carried out once the store answered again.
@@ -246,15 +213,5 @@ mod tests {
         assert_eq!(gate.admit(), None);
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(gate.admit(), Some(2));
-    }
-
-    #[test]
-    fn hit_rate_is_hits_over_lookups() {
-        let counters = Counters::default();
-        Counters::add(&counters.hits);
-        Counters::add(&counters.hits);
-        Counters::add(&counters.hits);
-        Counters::add(&counters.misses);
-        assert_eq!(counters.snapshot().hit_rate, 0.75);
     }
 }
