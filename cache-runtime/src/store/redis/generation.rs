@@ -26,7 +26,7 @@
 //! - a hit: the same round trip, with two more keys in the `MGET` (one per tag more);
 //! - a miss: `GET` then `SET … NX`, as hand-written code does; a script when the key held
 //!   something or a stale copy is kept;
-//! - memory: one small key per tenant (and per tag in use), 26 bytes of envelope per entry; a
+//! - memory: one small key per tenant (and per tag in use), 29 bytes of envelope per entry; a
 //!   generation key lives a day past its last write ([`LIFETIME`]);
 //! - an invalidation by scope: one command; it does not delete the entries, which are never
 //!   served again and expire with their TTL (`purge_tenant` deletes its tenant's keys as well);
