@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub(crate) mod direct;
 pub(crate) mod memory;
 pub(crate) mod redis;
 pub(crate) mod tiered;
@@ -227,6 +228,9 @@ pub(crate) trait Store: Send + Sync {
 
     /// Releases the lease `key` if `token` still holds it.
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()>;
+
+    /// The raw operations of typed entries, counters, limiters and maintenance.
+    fn direct(&self) -> &dyn direct::Direct;
 }
 
 /// The longest TTL written to a store: 100 years. Redis refuses an expiry whose deadline

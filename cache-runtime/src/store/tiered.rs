@@ -20,6 +20,8 @@ use tokio::runtime::{Handle, TryCurrentError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod direct;
+
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
 use super::{
@@ -373,5 +375,9 @@ impl Store for TieredStore {
 
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
         self.remote.unlock(key, token)
+    }
+
+    fn direct(&self) -> &dyn crate::store::direct::Direct {
+        self
     }
 }

@@ -10,6 +10,7 @@
 //! entry of the same key from the books.
 
 mod books;
+mod direct;
 mod weight;
 
 use std::collections::HashMap;
@@ -363,6 +364,10 @@ impl Store for MemoryStore {
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
         self.release(key, token);
         Box::pin(async { Ok(()) })
+    }
+
+    fn direct(&self) -> &dyn super::direct::Direct {
+        self
     }
 }
 

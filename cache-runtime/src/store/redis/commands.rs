@@ -273,4 +273,8 @@ impl Store for RedisStore {
     fn unlock<'a>(&'a self, key: &'a str, token: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(self.release(key, token))
     }
+
+    fn direct(&self) -> &dyn crate::store::direct::Direct {
+        self
+    }
 }
