@@ -91,11 +91,13 @@ extern crate self as cache_runtime;
 mod cache;
 mod config;
 mod entry;
+mod keyspace;
 // The engine: get-or-set and its strategies.
 mod engine;
 // Key layout, then stores, then primitives.
 mod breaker;
 mod codec;
+mod direct_stats;
 mod key;
 mod metrics;
 mod policy;
@@ -112,11 +114,13 @@ pub use crate::breaker::BreakerState;
 pub use crate::cache::Cache;
 pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::invalidate::InvalidateError;
+pub use crate::direct_stats::DirectStats;
 pub use crate::entry::CacheEntry;
+pub use crate::keyspace::Update;
 pub use crate::key::Tag;
 pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};
-pub use cache_macros::{cache_evict, cache_put, cached, TtlPolicy};
+pub use cache_macros::{cache_evict, cache_put, cached, keyspace, TtlPolicy};
 
 /// The README's Rust blocks as doctests: compiled, and run where they need no server, so the
 /// README cannot drift from the API.

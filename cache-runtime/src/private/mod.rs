@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use crate::engine::site::{Eviction, Site, Spec, Ttl};
+pub use crate::keyspace::{Keyspace, KeyspaceKey};
 use crate::engine::Engine;
 use crate::key::{EntryKey, KeyBuilder};
 use crate::metrics::Counters;
@@ -297,6 +298,7 @@ fn generic_result<R, T>() -> bool {
 
 mod bounds;
 mod instance;
+pub mod normalise;
 mod probe;
 pub mod shape;
 
