@@ -99,6 +99,7 @@ mod breaker;
 mod codec;
 mod direct_stats;
 mod key;
+pub mod limit;
 mod metrics;
 mod policy;
 mod store;
