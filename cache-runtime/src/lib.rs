@@ -92,6 +92,7 @@ mod cache;
 mod config;
 mod entry;
 mod keyspace;
+mod maintenance;
 // The engine: get-or-set and its strategies.
 mod engine;
 // Key layout, then stores, then primitives.
@@ -118,6 +119,7 @@ pub use crate::engine::invalidate::InvalidateError;
 pub use crate::direct_stats::DirectStats;
 pub use crate::entry::CacheEntry;
 pub use crate::keyspace::Update;
+pub use crate::maintenance::{MaintenanceError, MAX_LISTED_KEYS};
 pub use crate::key::Tag;
 pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};

@@ -22,6 +22,7 @@ const VARIABLES: &[&str] = &[
     "CACHE_MEMORY_MAX_BYTES",
     "CACHE_LOCAL_TTL_MS",
     "CACHE_MAX_KEY_BYTES",
+    "CACHE_ALLOW_FLUSH",
 ];
 
 /// The prefix of per-policy TTL overrides.
@@ -91,6 +92,7 @@ impl CacheBuilder {
                 ));
             }
             "CACHE_ENABLED" => self.enabled = parse_bool(name, &value)?,
+            "CACHE_ALLOW_FLUSH" => self.allow_flush = parse_bool(name, &value)?,
             "CACHE_PREFIX" => {
                 self.prefix = Setting {
                     value,

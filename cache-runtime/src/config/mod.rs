@@ -14,6 +14,7 @@
 //! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store or local tier: keys, JSON, decoded copies, index memberships and per-entry bookkeeping |
 //! | `CACHE_MAX_KEY_BYTES` | `512` | longer keys and index names keep a readable head and end in a SHA-256 of the whole name; at least 256 |
 //! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
+//! | `CACHE_ALLOW_FLUSH` | `false` | `true`/`1`: `Cache::flush` may delete every key under the prefix |
 //! | `CACHE_TTL_<POLICY>` | unset | TTL override in seconds, e.g. `CACHE_TTL_AI_ANALYSIS=600`; at most 100 years |
 
 use std::time::Duration;
@@ -67,6 +68,7 @@ pub struct CacheBuilder {
     max_key_bytes: Setting<usize>,
     local_ttl: Option<Duration>,
     overrides: TtlOverrides,
+    allow_flush: bool,
 }
 
 impl Default for CacheBuilder {
@@ -98,6 +100,7 @@ impl CacheBuilder {
             },
             local_ttl: None,
             overrides: TtlOverrides::default(),
+            allow_flush: false,
         }
     }
 
@@ -193,6 +196,13 @@ impl CacheBuilder {
         self
     }
 
+    /// `true`: [`Cache::flush`] may delete every key under the prefix (default `false`; also
+    /// `CACHE_ALLOW_FLUSH=1`).
+    pub fn allow_flush(mut self, allow: bool) -> Self {
+        self.allow_flush = allow;
+        self
+    }
+
     /// Checks the settings and creates the cache. With Redis, no server needs to be up: calls
     /// run uncached until it answers.
     pub async fn build(self) -> Result<Cache, ConfigError> {
@@ -277,12 +287,14 @@ impl CacheBuilder {
                 }
             }
         };
-        Ok(Cache::new(Engine::new(
+        let cache = Cache::new(Engine::new(
             store,
             layout,
             self.overrides,
             self.max_value_bytes,
-        )))
+        ));
+        cache.engine().set_allow_flush(self.allow_flush);
+        Ok(cache)
     }
 }
 

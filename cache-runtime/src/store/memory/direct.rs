@@ -107,10 +107,6 @@ impl Direct for MemoryStore {
         Box::pin(async move { Ok(found) })
     }
 
-    fn fetch_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<(Bytes, Duration)>> {
-        let found = self.current(key);
-        Box::pin(async move { Ok(found) })
-    }
 
     fn replace<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
         {

@@ -142,25 +142,6 @@ impl Direct for RedisStore {
         })
     }
 
-    fn fetch_with_ttl<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<(Bytes, Duration)>> {
-        Box::pin(async move {
-            let (value, remaining) = self
-                .run(self.operation_timeout, |mut connection| async move {
-                    redis::pipe()
-                        .cmd("GET")
-                        .arg(key)
-                        .cmd("PTTL")
-                        .arg(key)
-                        .query_async::<(Option<Vec<u8>>, i64)>(&mut connection)
-                        .await
-                })
-                .await?;
-            Ok(value.map(|value| {
-                let remaining = pttl(remaining).unwrap_or(Duration::ZERO);
-                (Bytes::from(value), remaining)
-            }))
-        })
-    }
 
     fn replace<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async move {
