@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::counter_key;
+use super::{counter_name, key_parts};
 use crate::direct_stats::DirectCounters;
 use crate::engine::Engine;
 use crate::store::direct::counter_value;
@@ -27,7 +27,7 @@ impl Counter {
     /// Adds 1 to `key`'s count: the count now, `None` when the store failed (counted).
     pub async fn increment<K: Serialize + ?Sized>(&self, key: &K) -> Option<u64> {
         let engine = Engine::current()?;
-        let name = counter_key(Some(&engine), "n", self.name, key)?;
+        let name = counter_name(Some(&engine), key_parts("n", self.name, key)?);
         match engine.direct()?.increment(&name, self.window, None).await {
             Ok(counted) => Some(counted.count),
             Err(_) => {
@@ -40,7 +40,7 @@ impl Counter {
     /// `key`'s count (0 when it has none), `None` when the store failed (counted).
     pub async fn get<K: Serialize + ?Sized>(&self, key: &K) -> Option<u64> {
         let engine = Engine::current()?;
-        let name = counter_key(Some(&engine), "n", self.name, key)?;
+        let name = counter_name(Some(&engine), key_parts("n", self.name, key)?);
         match engine.direct()?.fetch(&name).await {
             Ok(bytes) => Some(counter_value(bytes.as_deref())),
             Err(_) => {
@@ -56,7 +56,7 @@ impl Counter {
             return false;
         };
         let (Some(name), Some(store)) = (
-            counter_key(Some(&engine), "n", self.name, key),
+            key_parts("n", self.name, key).map(|parts| counter_name(Some(&engine), parts)),
             engine.direct(),
         ) else {
             return false;

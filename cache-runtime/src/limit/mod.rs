@@ -117,7 +117,7 @@ impl RateLimit {
         &self,
         key: &K,
     ) -> impl Future<Output = Decision> + Send + '_ {
-        self.decide(Engine::current(), key)
+        self.decide(None, key)
     }
 
     /// Counts one request of `key` in `cache` and the current tenant.
@@ -129,29 +129,27 @@ impl RateLimit {
         self.decide(Some(Arc::clone(cache.engine())), key)
     }
 
-    /// Names the counters now (the tenant is read here), then counts.
+    /// Writes the key now (so the future does not borrow it) and reads the tenant and the
+    /// cache in use (unless `engine` is given) when the future runs, like every other operation.
     fn decide<K: Serialize + ?Sized>(
         &self,
         engine: Option<Arc<Engine>>,
         key: &K,
     ) -> impl Future<Output = Decision> + Send + '_ {
-        let window = self.window.max(Duration::from_millis(1));
-        let name = counter_key(engine.as_ref(), "rl", self.name, key);
-        let (name, peek, elapsed) = match (self.kind, name) {
-            (Kind::Sliding, Some(name)) => {
-                let (index, elapsed) = window_position(window);
-                let previous = format!("{name}:~{}", index.saturating_sub(1));
-                (Some(format!("{name}:~{index}")), Some(previous), elapsed)
-            }
-            (_, name) => (name, None, Duration::ZERO),
-        };
-        let ttl = match self.kind {
-            Kind::Fixed => window,
-            Kind::Sliding => window * 2,
-        };
+        let parts = key_parts("rl", self.name, key);
         async move {
-            let Some(name) = name else {
+            let engine = engine.or_else(Engine::current);
+            let window = self.window.max(Duration::from_millis(1));
+            let Some(name) = parts.map(|parts| counter_name(engine.as_ref(), parts)) else {
                 return self.local_decision("", window, engine.as_ref());
+            };
+            let (name, peek, elapsed, ttl) = match self.kind {
+                Kind::Fixed => (name, None, Duration::ZERO, window),
+                Kind::Sliding => {
+                    let (index, elapsed) = window_position(window);
+                    let previous = format!("{name}:~{}", index.saturating_sub(1));
+                    (format!("{name}:~{index}"), Some(previous), elapsed, window * 2)
+                }
             };
             match count(engine.as_ref(), &name, ttl, peek.as_deref()).await {
                 Some(counted) => self.from_store(counted, window, elapsed),
@@ -207,15 +205,9 @@ fn window_position(window: Duration) -> (u64, Duration) {
     (index, Duration::from_millis(elapsed))
 }
 
-/// `{prefix}:{tenant}:{kind}:{name}:{key}` in the cache in use (the name and key escaped), or
-/// without a cache the same without prefix, for the local counters. `None` when the key cannot
-/// be written (logged).
-fn counter_key<K: Serialize + ?Sized>(
-    engine: Option<&Arc<Engine>>,
-    kind: &'static str,
-    name: &str,
-    key: &K,
-) -> Option<String> {
+/// `{kind}:{name}:{key}`, the name and key escaped; `None` when the key cannot be written
+/// (logged).
+fn key_parts<K: Serialize + ?Sized>(kind: &'static str, name: &str, key: &K) -> Option<KeyBuilder> {
     let mut builder = KeyBuilder::new(None);
     builder.text(kind);
     builder.text(":");
@@ -223,18 +215,24 @@ fn counter_key<K: Serialize + ?Sized>(
         builder.text(":");
         builder.arg(key)
     });
-    if let Err(error) = written {
-        tracing::warn!(%error, "cache: a counter key could not be written; the local limiter decides");
-        return None;
-    }
-    Some(tenant::with_current(|tenant| match engine {
-        Some(engine) => engine.layout().entry(builder, tenant, 0).key,
-        None => {
-            crate::key::KeyLayout::new("local".to_owned(), usize::MAX)
-                .entry(builder, tenant, 0)
-                .key
+    match written {
+        Ok(()) => Some(builder),
+        Err(error) => {
+            tracing::warn!(%error, "cache: a counter key could not be written; the local limiter decides");
+            None
         }
-    }))
+    }
+}
+
+/// The full name of a counter, `{prefix}:{tenant}:{parts}`, in the cache in use and the current
+/// tenant; without a cache, the same under `local` for the local counters.
+fn counter_name(engine: Option<&Arc<Engine>>, parts: KeyBuilder) -> String {
+    tenant::with_current(|tenant| match engine {
+        Some(engine) => engine.layout().entry(parts, tenant, 0).key,
+        None => crate::key::KeyLayout::new("local".to_owned(), usize::MAX)
+            .entry(parts, tenant, 0)
+            .key,
+    })
 }
 
 /// One increment in the store, `None` when there is none or it failed (counted).

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::local::LocalWindows;
-use super::{count, counter_key, decision, Decision, Source};
+use super::{count, counter_name, decision, key_parts, Decision, Source};
 use crate::direct_stats::DirectCounters;
 use crate::engine::Engine;
 use crate::store::direct::counter_value;
@@ -40,14 +40,14 @@ impl Quota {
         &self,
         key: &K,
     ) -> impl Future<Output = Decision> + Send + '_ {
-        let engine = Engine::current();
-        let (day, left) = today();
-        let name = counter_key(engine.as_ref(), "quota", self.name, key)
-            .map(|name| format!("{name}:{day}"));
+        let parts = key_parts("quota", self.name, key);
         async move {
-            let Some(name) = name else {
+            let engine = Engine::current();
+            let (day, left) = today();
+            let Some(name) = parts.map(|parts| counter_name(engine.as_ref(), parts)) else {
                 return self.local_decision("", left, engine.as_ref());
             };
+            let name = format!("{name}:{day}");
             match count(engine.as_ref(), &name, left, None).await {
                 Some(counted) => decision(self.limit, counted.count, left, Source::Store),
                 None => self.local_decision(&name, left, engine.as_ref()),
@@ -59,7 +59,8 @@ impl Quota {
     pub async fn used<K: Serialize + ?Sized>(&self, key: &K) -> Option<u64> {
         let engine = Engine::current()?;
         let (day, _) = today();
-        let name = format!("{}:{day}", counter_key(Some(&engine), "quota", self.name, key)?);
+        let name = counter_name(Some(&engine), key_parts("quota", self.name, key)?);
+        let name = format!("{name}:{day}");
         match engine.direct()?.fetch(&name).await {
             Ok(bytes) => Some(counter_value(bytes.as_deref())),
             Err(_) => {
