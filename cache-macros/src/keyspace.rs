@@ -194,7 +194,9 @@ fn generate(decl: &KeyspaceDecl) -> syn::Result<TokenStream> {
     let key_params: Vec<TokenStream> = idents
         .iter()
         .zip(&bounds)
-        .map(|(ident, bound)| quote_spanned!(span=> #ident: &(impl #bound + ?::core::marker::Sized)))
+        .map(
+            |(ident, bound)| quote_spanned!(span=> #ident: &(impl #bound + ?::core::marker::Sized)),
+        )
         .collect();
     let key_args: Vec<TokenStream> = idents.iter().map(|ident| quote!(&#ident)).collect();
     let value = Ident::new("__cache_value", Span::mixed_site());

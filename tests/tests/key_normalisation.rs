@@ -51,10 +51,16 @@ async fn spellings_share_one_entry_in_redis_and_in_process() {
     let cache = redis_cache(&server).await;
     one_entry_per_currency(&cache).await;
     let mut redis = server.connection().await;
-    assert!(get_raw(&mut redis, "v1:_:exchange_rate:eur").await.is_some());
-    assert!(get_raw(&mut redis, "v1:_:tariff:ES:Iberdrola").await.is_some());
+    assert!(get_raw(&mut redis, "v1:_:exchange_rate:eur")
+        .await
+        .is_some());
+    assert!(get_raw(&mut redis, "v1:_:tariff:ES:Iberdrola")
+        .await
+        .is_some());
     assert!(get_raw(&mut redis, "v1:_:rate:usd").await.is_some());
-    let key = cache.scope(async { exchange_rate_cache("EUR").key() }).await;
+    let key = cache
+        .scope(async { exchange_rate_cache("EUR").key() })
+        .await;
     assert_eq!(key.as_deref(), Some("v1:_:exchange_rate:eur"));
 
     RATE_RUNS.store(0, Ordering::SeqCst);

@@ -24,14 +24,38 @@ async fn listing(cache: &Cache) {
     all.sort();
     assert_eq!(
         all,
-        ["v1:_:note:a%2A", "v1:_:note:a%3F", "v1:_:note:a1", "v1:_:note:a2", "v1:_:note:b1"]
+        [
+            "v1:_:note:a%2A",
+            "v1:_:note:a%3F",
+            "v1:_:note:a1",
+            "v1:_:note:a2",
+            "v1:_:note:b1"
+        ]
     );
-    assert_eq!(cache.keys("note:a*", 2).await.expect("listing").len(), 2, "bounded");
+    assert_eq!(
+        cache.keys("note:a*", 2).await.expect("listing").len(),
+        2,
+        "bounded"
+    );
     // Glob syntax in the pattern is data: `?` and `[…]` match only themselves.
-    assert!(cache.keys("note:a?", 100).await.expect("listing").is_empty());
-    assert!(cache.keys("note:[ab]1", 100).await.expect("listing").is_empty());
-    assert!(cache.keys("note:a\\*", 100).await.expect("listing").is_empty());
-    let acme = tenant::scope("acme", cache.keys("*", 100)).await.expect("listing");
+    assert!(cache
+        .keys("note:a?", 100)
+        .await
+        .expect("listing")
+        .is_empty());
+    assert!(cache
+        .keys("note:[ab]1", 100)
+        .await
+        .expect("listing")
+        .is_empty());
+    assert!(cache
+        .keys("note:a\\*", 100)
+        .await
+        .expect("listing")
+        .is_empty());
+    let acme = tenant::scope("acme", cache.keys("*", 100))
+        .await
+        .expect("listing");
     assert_eq!(acme, ["v1:t=acme:note:a3"]);
 }
 
@@ -51,7 +75,10 @@ async fn listing_and_flush_over_redis() {
 
     let refused = cache.flush().await.expect_err("flush is off by default");
     assert!(refused.is_flush_not_allowed());
-    assert!(refused.to_string().contains("CACHE_ALLOW_FLUSH=1"), "{refused}");
+    assert!(
+        refused.to_string().contains("CACHE_ALLOW_FLUSH=1"),
+        "{refused}"
+    );
     assert_eq!(cache.keys("*", 100).await.expect("listing").len(), 5);
 
     let allowed = CacheBuilder::new()
@@ -63,7 +90,11 @@ async fn listing_and_flush_over_redis() {
     assert_eq!(allowed.flush().await.expect("flush"), 6);
     assert!(cache.keys("*", 100).await.expect("listing").is_empty());
     let kept: Option<String> = redis.get("other-service:key").await.expect("GET");
-    assert_eq!(kept.as_deref(), Some("kept"), "another prefix is not touched");
+    assert_eq!(
+        kept.as_deref(),
+        Some("kept"),
+        "another prefix is not touched"
+    );
 
     let mut server = server;
     server.kill();
@@ -77,6 +108,10 @@ async fn listing_and_flush_in_process() {
     listing(&cache).await;
     assert!(cache.flush().await.expect_err("off").is_flush_not_allowed());
     let vars = [("CACHE_ALLOW_FLUSH".to_owned(), "1".to_owned())];
-    let allowed = CacheBuilder::from_vars(vars).expect("valid").build().await.expect("build");
+    let allowed = CacheBuilder::from_vars(vars)
+        .expect("valid")
+        .build()
+        .await
+        .expect("build");
     assert!(allowed.flush().await.is_ok());
 }

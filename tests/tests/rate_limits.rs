@@ -25,7 +25,11 @@ async fn sixth_request_refused(cache: &Cache, limit: &RateLimit) {
     assert!(refused.retry_after.is_some_and(|after| after <= MINUTE));
     assert!(limit.check_in(cache, "10.0.0.2").await.allowed);
     // Per tenant: the same key in a tenant scope has its own count.
-    assert!(tenant::scope("acme", limit.check_in(cache, "10.0.0.1")).await.allowed);
+    assert!(
+        tenant::scope("acme", limit.check_in(cache, "10.0.0.1"))
+            .await
+            .allowed
+    );
 }
 
 #[tokio::test]
@@ -34,7 +38,12 @@ async fn fixed_and_sliding_windows_over_redis() {
     let cache = redis_cache(&server).await;
     sixth_request_refused(&cache, &RateLimit::fixed("fixed", 5, MINUTE)).await;
     sixth_request_refused(&cache, &RateLimit::sliding("sliding", 5, MINUTE)).await;
-    assert_eq!(cache.stats().direct.local_limit_decisions, 0, "{}", server.log());
+    assert_eq!(
+        cache.stats().direct.local_limit_decisions,
+        0,
+        "{}",
+        server.log()
+    );
 }
 
 #[tokio::test]
@@ -146,12 +155,20 @@ async fn the_tower_layer_answers_429_with_headers() {
             .expect("a request")
     };
     for remaining in ["1", "0"] {
-        let response = app.clone().oneshot(request("203.0.113.7")).await.expect("answer");
+        let response = app
+            .clone()
+            .oneshot(request("203.0.113.7"))
+            .await
+            .expect("answer");
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["ratelimit-limit"], "2");
         assert_eq!(response.headers()["ratelimit-remaining"], remaining);
     }
-    let refused = app.clone().oneshot(request("203.0.113.7")).await.expect("answer");
+    let refused = app
+        .clone()
+        .oneshot(request("203.0.113.7"))
+        .await
+        .expect("answer");
     assert_eq!(refused.status(), 429);
     let retry_after: u64 = refused.headers()["retry-after"]
         .to_str()

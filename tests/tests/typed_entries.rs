@@ -149,7 +149,9 @@ async fn values_are_plain_json_that_other_clients_write() {
     assert_eq!(read.country_code, "BR");
     // And what this API writes is the plain JSON value, no envelope.
     cache.scope(SESSIONS.set("rs", &session("rs"))).await;
-    let raw = get_raw(&mut redis, "v1:_:session:rs").await.expect("stored");
+    let raw = get_raw(&mut redis, "v1:_:session:rs")
+        .await
+        .expect("stored");
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&raw).expect("JSON"),
         serde_json::json!({"userId":"rs","email":"rs@example.com","countryCode":"ES"})

@@ -141,9 +141,15 @@ fn seconds(duration: std::time::Duration) -> u64 {
 fn headers(headers: &mut HeaderMap, decision: &Decision) {
     headers.insert("ratelimit-limit", HeaderValue::from(decision.limit));
     headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(seconds(decision.reset)));
+    headers.insert(
+        "ratelimit-reset",
+        HeaderValue::from(seconds(decision.reset)),
+    );
     if let Some(retry_after) = decision.retry_after {
-        headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds(retry_after)));
+        headers.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(seconds(retry_after)),
+        );
     }
 }
 

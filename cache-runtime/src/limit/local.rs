@@ -33,9 +33,7 @@ impl LocalWindows {
         if windows.len() > PRUNE_ABOVE {
             windows.retain(|_, (_, end)| *end > now);
         }
-        let entry = windows
-            .entry(key.to_owned())
-            .or_insert((0, now + window));
+        let entry = windows.entry(key.to_owned()).or_insert((0, now + window));
         if entry.1 <= now {
             *entry = (0, now + window);
         }

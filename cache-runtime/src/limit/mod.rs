@@ -148,7 +148,12 @@ impl RateLimit {
                 Kind::Sliding => {
                     let (index, elapsed) = window_position(window);
                     let previous = format!("{name}:~{}", index.saturating_sub(1));
-                    (format!("{name}:~{index}"), Some(previous), elapsed, window * 2)
+                    (
+                        format!("{name}:~{index}"),
+                        Some(previous),
+                        elapsed,
+                        window * 2,
+                    )
                 }
             };
             match count(engine.as_ref(), &name, ttl, peek.as_deref()).await {
@@ -171,7 +176,12 @@ impl RateLimit {
         decision(self.limit, used, reset, Source::Store)
     }
 
-    fn local_decision(&self, name: &str, window: Duration, engine: Option<&Arc<Engine>>) -> Decision {
+    fn local_decision(
+        &self,
+        name: &str,
+        window: Duration,
+        engine: Option<&Arc<Engine>>,
+    ) -> Decision {
         if let Some(engine) = engine {
             DirectCounters::add(&engine.direct_counters().local_limit_decisions);
         }
@@ -229,9 +239,11 @@ fn key_parts<K: Serialize + ?Sized>(kind: &'static str, name: &str, key: &K) -> 
 fn counter_name(engine: Option<&Arc<Engine>>, parts: KeyBuilder) -> String {
     tenant::with_current(|tenant| match engine {
         Some(engine) => engine.layout().entry(parts, tenant, 0).key,
-        None => crate::key::KeyLayout::new("local".to_owned(), usize::MAX)
-            .entry(parts, tenant, 0)
-            .key,
+        None => {
+            crate::key::KeyLayout::new("local".to_owned(), usize::MAX)
+                .entry(parts, tenant, 0)
+                .key
+        }
     })
 }
 

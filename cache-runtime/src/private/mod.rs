@@ -9,9 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use crate::engine::site::{Eviction, Site, Spec, Ttl};
-pub use crate::keyspace::{Keyspace, KeyspaceKey};
 use crate::engine::Engine;
 use crate::key::{EntryKey, KeyBuilder};
+pub use crate::keyspace::{Keyspace, KeyspaceKey};
 use crate::metrics::Counters;
 use crate::tenant;
 

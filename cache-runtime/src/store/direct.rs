@@ -31,7 +31,6 @@ pub(crate) trait Direct: Send + Sync {
     /// The bytes at `key`, if any.
     fn fetch<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Bytes>>;
 
-
     /// Stores `value` at `key` for `ttl` (`SET … PX`).
     fn replace<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()>;
 

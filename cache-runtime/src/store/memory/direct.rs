@@ -107,7 +107,6 @@ impl Direct for MemoryStore {
         Box::pin(async move { Ok(found) })
     }
 
-
     fn replace<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
         {
             let _exclusive = exclusive();

@@ -99,16 +99,20 @@ impl RedisStore {
             for _ in 0..MAX_PAGES {
                 let glob = glob.as_str();
                 let (next, keys) = self
-                    .run_on(node.clone(), self.operation_timeout, |mut node| async move {
-                        redis::cmd("SCAN")
-                            .arg(cursor)
-                            .arg("MATCH")
-                            .arg(glob)
-                            .arg("COUNT")
-                            .arg(BATCH)
-                            .query_async::<(u64, Vec<String>)>(&mut node)
-                            .await
-                    })
+                    .run_on(
+                        node.clone(),
+                        self.operation_timeout,
+                        |mut node| async move {
+                            redis::cmd("SCAN")
+                                .arg(cursor)
+                                .arg("MATCH")
+                                .arg(glob)
+                                .arg("COUNT")
+                                .arg(BATCH)
+                                .query_async::<(u64, Vec<String>)>(&mut node)
+                                .await
+                        },
+                    )
                     .await?;
                 found.extend(keys);
                 cursor = next;
@@ -141,7 +145,6 @@ impl Direct for RedisStore {
             .map(|value| value.map(Bytes::from))
         })
     }
-
 
     fn replace<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
         Box::pin(async move {

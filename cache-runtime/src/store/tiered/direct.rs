@@ -39,7 +39,6 @@ impl Direct for TieredStore {
         self.remote.fetch(key)
     }
 
-
     fn replace<'a>(&'a self, key: &'a str, value: Bytes, ttl: Duration) -> StoreFuture<'a, ()> {
         Box::pin(self.written(key, self.remote.replace(key, value, ttl), |_| true))
     }
