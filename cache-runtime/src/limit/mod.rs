@@ -157,13 +157,13 @@ impl RateLimit {
                 }
             };
             match count(engine.as_ref(), &name, ttl, peek.as_deref()).await {
-                Some(counted) => self.from_store(counted, window, elapsed),
+                Some(counted) => self.store_decision(counted, window, elapsed),
                 None => self.local_decision(&name, window, engine.as_ref()),
             }
         }
     }
 
-    fn from_store(&self, counted: Counted, window: Duration, elapsed: Duration) -> Decision {
+    fn store_decision(&self, counted: Counted, window: Duration, elapsed: Duration) -> Decision {
         let (used, reset) = match self.kind {
             Kind::Fixed => (counted.count, counted.reset),
             Kind::Sliding => {
