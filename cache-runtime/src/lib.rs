@@ -65,14 +65,16 @@
 //!
 //! | layer | modules | concern |
 //! |---|---|---|
-//! | faces | `__private` (what expansions call: `Call`, `Site`; `shape`: return-type dispatch on a `probe`; `bounds`: the checks at the attribute; `instance`: generic instances in derived keys), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]) | turning a call, a handle or the environment into engine work |
+//! | faces | `keyspace` (typed entries behind [`keyspace!`]: [`Update`]), [`limit`] (counters, rate limits, daily quotas, the per-process fallback; the tower layer with the `tower` feature), `maintenance` ([`Cache::ping`], [`Cache::keys`], [`Cache::flush`]), `__private` (what expansions call: `Call`, `Site`; `shape`: return-type dispatch on a `probe`; `bounds`: the checks at the attribute; `instance`: generic instances in derived keys), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]) | turning a call, a handle or the environment into engine work |
 //! | engine | `engine` (`get_or_set`: the path of a call; `lookup`: the read; `write`: compute and store), with one module per strategy: `engine::flight` (single flight, re-entry), `engine::lease` (`lock`), `engine::stale` (`stale_if_error`), `engine::refresh` (`refresh_ahead`), `engine::invalidate` (deletions and their marks) with `engine::pending` (invalidations kept for replay); `engine::site` (a function's spec and identity) | what happens on a call |
 //! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets, invalidation marks, channel; `key::tag`: [`Tag`]), `key::part` (argument values and tenant ids as escaped key parts that keep the JSON kind), `key::canonical` (the canonical JSON of compound values: maps sorted), `key::bound` (names past `CACHE_MAX_KEY_BYTES` as a readable head and a SHA-256) | names |
-//! | stores | `store` (the `Store` trait), `store::memory` (with its weight of an entry and its books), `store::redis` (with `commands`, `scripts`: the Lua of guarded writes and marks, `server`: version check, refused connections), `store::tiered` | where bytes live |
-//! | primitives | `breaker`, `codec`, `metrics`, `policy`, `tenant` | small pieces with no knowledge of the above |
+//! | stores | `store` (the `Store` trait; `store::direct`: the raw operations of typed entries, counters and maintenance, in each backend's `direct` module), `store::memory` (with its weight of an entry and its books), `store::redis` (with `commands`, `scripts`: the Lua of guarded writes and marks, `server`: version check, refused connections), `store::tiered` | where bytes live |
+//! | primitives | `breaker`, `codec`, `direct_stats`, `metrics`, `policy`, `tenant` | small pieces with no knowledge of the above |
 //!
 //! # Optional features
 //!
+//! - `tower`: `limit::RateLimitLayer`, a tower layer for axum answering `429` with
+//!   `Retry-After` and `RateLimit-*` headers, and `limit::client_ip`.
 //! - `tls`: `rediss://` URLs, through rustls. The ring crypto provider is installed process-wide
 //!   when a `rediss://` URL is built, unless the application installed one first.
 
