@@ -20,7 +20,8 @@ use crate::Cache;
 /// The key of requests whose extractor found none: they share one count.
 const UNKNOWN: &str = "unknown";
 
-/// Limits the requests of a service by `key(&request)`; see the [module docs](self).
+/// Limits the requests of a service by `key(&request)`: refused requests get `429 Too Many
+/// Requests` and `Retry-After`; every answer carries the `RateLimit-*` headers.
 ///
 /// ```
 /// use std::sync::Arc;

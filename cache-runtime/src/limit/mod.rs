@@ -13,7 +13,7 @@
 //! - [`Counter`]: a plain windowed count.
 //!
 //! While the store does not answer (or no cache is installed), each process counts on its own
-//! ([`local`]), with the same limit and fixed windows: with N processes an outage admits up to
+//! (`local`), with the same limit and fixed windows: with N processes an outage admits up to
 //! N × limit, never everything and never nothing. Those decisions say so ([`Source::Local`]) and
 //! are counted in [`Stats::direct`](crate::Stats).
 
