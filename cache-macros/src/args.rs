@@ -16,7 +16,7 @@ use self::value::{
 };
 use crate::duration::Use;
 
-mod value;
+pub(crate) mod value;
 
 /// Which attribute the options belong to: each takes a subset of them.
 #[derive(Clone, Copy, PartialEq, Eq)]

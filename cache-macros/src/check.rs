@@ -248,7 +248,7 @@ fn tag_steps(args: &CachedArgs, info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
             Ok(tag) => {
                 steps.push(KeyStep::Tag(tag.name));
                 for value in &tag.values {
-                    match placeholder_value(value, info, lit) {
+                    match placeholder_value(value, info, lit, &args.private_at(lit.span())) {
                         Ok(step) => steps.push(step),
                         Err(error) => errors.push(error),
                     }
@@ -265,19 +265,20 @@ fn tag_steps(args: &CachedArgs, info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
 
 fn key_steps(args: &CachedArgs, info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
     match &args.key {
-        Some(lit) => key_from_template(lit, info),
+        Some(lit) => key_from_template(args, lit, info),
         None => key_from_arguments(info),
     }
 }
 
-fn key_from_template(lit: &LitStr, info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
+fn key_from_template(args: &CachedArgs, lit: &LitStr, info: &FnInfo) -> syn::Result<Vec<KeyStep>> {
     let template = template::parse(lit)?;
+    let rt = args.private_at(lit.span());
     let mut steps = Vec::new();
     let mut errors = Vec::new();
     for piece in &template.pieces {
         match piece {
             Piece::Text(text) => steps.push(KeyStep::Text(text.clone())),
-            Piece::Arg(placeholder) => match placeholder_value(placeholder, info, lit) {
+            Piece::Arg(placeholder) => match placeholder_value(placeholder, info, lit, &rt) {
                 Ok(step) => steps.push(step),
                 Err(error) => errors.push(error),
             },
@@ -296,6 +297,7 @@ fn placeholder_value(
     placeholder: &Placeholder,
     info: &FnInfo,
     lit: &LitStr,
+    rt: &TokenStream,
 ) -> syn::Result<KeyStep> {
     let span = lit.span();
     let root = if placeholder.root == "self" {
@@ -327,8 +329,16 @@ fn placeholder_value(
         .into_token_stream(),
         Field::Name(name) => template::ident(name, field_span).into_token_stream(),
     });
+    let value = quote_spanned!(span=> (#root #(.#fields)*));
+    let value = match placeholder.normaliser {
+        Some(normaliser) => {
+            let function = Ident::new(normaliser.function(), span);
+            quote_spanned!(span=> #rt::normalise::#function(&#value))
+        }
+        None => value,
+    };
     Ok(KeyStep::Arg {
-        value: quote_spanned!(span=> (#root #(.#fields)*)),
+        value,
         span,
         root: (placeholder.root != "self").then(|| placeholder.root.clone()),
     })

@@ -16,6 +16,7 @@ mod diagnostic;
 mod duration;
 mod expand;
 mod fallback;
+mod keyspace;
 #[cfg(test)]
 mod no_panic;
 mod policy;
@@ -71,4 +72,14 @@ pub fn cache_evict(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_derive(TtlPolicy, attributes(ttl, ttl_policy))]
 pub fn derive_ttl_policy(item: TokenStream) -> TokenStream {
     policy::derive(item.into()).into()
+}
+
+/// Declares a typed keyspace: `keyspace!(pub SESSIONS: Session = "session:{user_id}", ttl =
+/// Policy::UserSession);` gives `SESSIONS.get(user_id)`, `set`, `delete`, `exists`, `ttl`,
+/// `touch`, `update` and `key`, whose parameters are the template's placeholders.
+///
+/// See `cache_runtime::keyspace!` for the behaviour.
+#[proc_macro]
+pub fn keyspace(input: TokenStream) -> TokenStream {
+    keyspace::expand(input.into()).into()
 }

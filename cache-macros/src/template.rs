@@ -17,6 +17,8 @@ pub(crate) struct Placeholder {
     /// The argument, without `r#`: `{r#type}` and `{type}` both name the argument `r#type`.
     pub root: String,
     pub fields: Vec<Field>,
+    /// `{currency:lower}`: the value is normalised before it is written into the key.
+    pub normaliser: Option<Normaliser>,
     /// The placeholder as written, for messages.
     source: String,
 }
@@ -27,6 +29,37 @@ pub(crate) enum Field {
     Index(u32),
     /// `{user.id}`, `{event.type}` or `{event.r#type}`: the name without `r#`.
     Name(String),
+}
+
+/// A normaliser after `:` in a placeholder, applied to the argument's text before it is
+/// escaped: `{currency:lower}` makes `EUR` and `eur` one entry.
+#[derive(Clone, Copy)]
+pub(crate) enum Normaliser {
+    Lower,
+    Upper,
+    Trim,
+}
+
+impl Normaliser {
+    const ALL: &'static str = "`lower`, `upper` or `trim`";
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "lower" => Some(Self::Lower),
+            "upper" => Some(Self::Upper),
+            "trim" => Some(Self::Trim),
+            _ => None,
+        }
+    }
+
+    /// The runtime function that applies it (`__private::normalise::<name>`).
+    pub(crate) fn function(self) -> &'static str {
+        match self {
+            Self::Lower => "lower",
+            Self::Upper => "upper",
+            Self::Trim => "trim",
+        }
+    }
 }
 
 impl Placeholder {
@@ -131,7 +164,19 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
             "`{{{{` in a key template: braces have no escape; `{{…}}` always names an argument, and the text may hold only {ALLOWED}"
         ));
     }
-    let mut parts = inner.split('.');
+    let (path, normaliser) = match inner.split_once(':') {
+        Some((path, name)) => match Normaliser::parse(name) {
+            Some(normaliser) => (path, Some(normaliser)),
+            None => {
+                return Err(format!(
+                    "`{{{inner}}}`: `{name}` is not a normaliser; write {} after the `:`, e.g. `{{{path}:lower}}`",
+                    Normaliser::ALL
+                ))
+            }
+        },
+        None => (inner, None),
+    };
+    let mut parts = path.split('.');
     let root = parts.next().unwrap_or_default();
     let root = match name(root) {
         Some(root) if root != "_" => root,
@@ -148,6 +193,7 @@ fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
     Ok(Placeholder {
         root: root.to_owned(),
         fields,
+        normaliser,
         source: inner.to_owned(),
     })
 }

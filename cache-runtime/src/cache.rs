@@ -29,6 +29,10 @@ impl Cache {
         }
     }
 
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     /// Makes this the process-wide cache of every `#[cached]` function, replacing any other.
     pub fn install(&self) {
         engine::install(&self.engine);

@@ -65,11 +65,11 @@
 //!
 //! | layer | modules | concern |
 //! |---|---|---|
-//! | faces | `__private` (what expansions call: `Call`, `Site`; `shape`: return-type dispatch on a `probe`; `bounds`: the checks at the attribute; `instance`: generic instances in derived keys), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]; `known`: the variables, `duration`, `tls`: the TLS files), `health` ([`Health`]: the store's report with the runtime's hit rates and breaker; the background `PING`) | turning a call, a handle or the environment into engine work |
+//! | faces | `keyspace` (typed entries behind [`keyspace!`]: [`Update`]), [`limit`] (counters, rate limits, daily quotas, the per-process fallback; the tower layer with the `tower` feature), `maintenance` ([`Cache::ping`], [`Cache::keys`], [`Cache::flush`]), `__private` (what expansions call: `Call`, `Site`; `shape`: return-type dispatch on a `probe`; `bounds`: the checks at the attribute; `instance`: generic instances in derived keys), `entry` ([`CacheEntry`]), `cache` ([`Cache`] and its invalidations), `config` ([`CacheBuilder`]; `known`: the variables, `duration`, `tls`: the TLS files), `health` ([`Health`]: the store's report with the runtime's hit rates and breaker; the background `PING`) | turning a call, a handle or the environment into engine work |
 //! | engine | `engine` (`get_or_set`: the path of a call; `lookup`: the read; `write`: compute and store), with one module per strategy: `engine::flight` (single flight, re-entry), `engine::lease` (`lock`), `engine::stale` (`stale_if_error`), `engine::refresh` (`refresh_ahead`), `engine::invalidate` (deletions and their marks) with `engine::pending` (invalidations kept for replay); `engine::site` (a function's spec and identity); `engine::counters` (each site's counters in this engine, found without a lock); `engine::trace` (spans and their outcome) | what happens on a call |
 //! | key layout | `key` (every name written to a store: entries, stale copies, leases, versions, index sets and marks of the in-process store, generations of Redis (`key::generation`), channel; `key::tag`: [`Tag`]), `key::part` (argument values and tenant ids as escaped key parts that keep the JSON kind), `key::canonical` (the canonical JSON of compound values: maps sorted), `key::bound` (names past `CACHE_MAX_KEY_BYTES` as a readable head and a SHA-256) | names |
-//! | stores | `store` (the `Store` trait; `store::health`: what a store reports), `store::memory` (with its weight of an entry and its books), `store::redis` (with `commands`, `generation`: invalidation by generations, the entry envelope, tombstones; `scripts`: the Lua of conditioned writes and generation bumps, `server`: version check, refused connections; `info`: `PING` and `INFO` for health), `store::tiered` | where bytes live |
-//! | primitives | `breaker`, `codec`, `metrics` (`Counters`, `Stats`; `metrics::export`: the facade's handles), `policy`, `tenant` | small pieces with no knowledge of the above |
+//! | stores | `store` (the `Store` trait; `store::health`: what a store reports; `store::direct`: the raw operations of typed entries, counters and maintenance, in each backend's `direct` module), `store::memory` (with its weight of an entry and its books), `store::redis` (with `commands`, `generation`: invalidation by generations, the entry envelope, tombstones; `scripts`: the Lua of conditioned writes and generation bumps, `server`: version check, refused connections; `info`: `PING` and `INFO` for health), `store::tiered` | where bytes live |
+//! | primitives | `breaker`, `codec`, `direct_stats`, `metrics` (`Counters`, `Stats`; `metrics::export`: the facade's handles), `policy`, `tenant` | small pieces with no knowledge of the above |
 //!
 //! # Optional features
 //!
@@ -77,6 +77,8 @@
 //!   through the `metrics` facade, labelled by policy and function (see the README's "Metrics
 //!   and tracing"). Install a recorder before building the cache. Spans through `tracing` are
 //!   always on, at `DEBUG` (`engine::trace`).
+//! - `tower`: `limit::RateLimitLayer`, a tower layer for axum answering `429` with
+//!   `Retry-After` and `RateLimit-*` headers, and `limit::client_ip`.
 //! - `tls`: `rediss://` URLs, through rustls. The ring crypto provider is installed process-wide
 //!   when a `rediss://` URL is built, unless the application installed one first. The CA and
 //!   client certificate come from `CACHE_TLS_CA_FILE`, `CACHE_TLS_CERT_FILE` and
@@ -99,12 +101,16 @@ mod cache;
 mod config;
 mod entry;
 mod health;
+mod keyspace;
+mod maintenance;
 // The engine: get-or-set and its strategies.
 mod engine;
 // Key layout, then stores, then primitives.
 mod breaker;
 mod codec;
+mod direct_stats;
 mod key;
+pub mod limit;
 mod metrics;
 mod policy;
 mod store;
@@ -119,13 +125,16 @@ pub(crate) use crate::__private as private;
 pub use crate::breaker::BreakerState;
 pub use crate::cache::Cache;
 pub use crate::config::{CacheBuilder, ConfigError};
+pub use crate::direct_stats::DirectStats;
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
 pub use crate::health::{health, Health, MemoryHealth, RedisHealth};
 pub use crate::key::Tag;
+pub use crate::keyspace::Update;
+pub use crate::maintenance::{MaintenanceError, MAX_LISTED_KEYS};
 pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};
-pub use cache_macros::{cache_evict, cache_put, cached, TtlPolicy};
+pub use cache_macros::{cache_evict, cache_put, cached, keyspace, TtlPolicy};
 
 /// The README's Rust blocks as doctests: compiled, and run where they need no server, so the
 /// README cannot drift from the API.

@@ -47,7 +47,7 @@ pub(super) fn parse_template(input: ParseStream<'_>) -> syn::Result<LitStr> {
     ))
 }
 
-pub(super) fn parse_ttl(input: ParseStream<'_>) -> syn::Result<TtlArg> {
+pub(crate) fn parse_ttl(input: ParseStream<'_>) -> syn::Result<TtlArg> {
     if input.peek(LitStr) {
         let literal: LitStr = input.parse()?;
         return duration::parse_millis(&literal, Use::Ttl).map(TtlArg::Millis);

@@ -119,6 +119,7 @@ impl CacheBuilder {
                 return Err(ConfigError::new(name, refused_pool_setting(name)));
             }
             "CACHE_ENABLED" => self.enabled = parse_bool(name, &value)?,
+            "CACHE_ALLOW_FLUSH" => self.allow_flush = parse_bool(name, &value)?,
             "CACHE_PREFIX" => {
                 self.prefix = Setting {
                     value,

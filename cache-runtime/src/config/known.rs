@@ -25,6 +25,7 @@ pub(super) const VARIABLES: &[&str] = &[
     "CACHE_TLS_CA_FILE",
     "CACHE_TLS_CERT_FILE",
     "CACHE_TLS_KEY_FILE",
+    "CACHE_ALLOW_FLUSH",
 ];
 
 /// The prefix of per-policy TTL overrides.

@@ -59,6 +59,7 @@ pub struct CacheBuilder {
     max_key_bytes: Setting<usize>,
     local_ttl: Option<Duration>,
     overrides: TtlOverrides,
+    allow_flush: bool,
 }
 
 impl Default for CacheBuilder {
@@ -95,6 +96,7 @@ impl CacheBuilder {
             },
             local_ttl: None,
             overrides: TtlOverrides::default(),
+            allow_flush: false,
         }
     }
 
@@ -229,6 +231,13 @@ impl CacheBuilder {
         self
     }
 
+    /// `true`: [`Cache::flush`] may delete every key under the prefix (default `false`; also
+    /// `CACHE_ALLOW_FLUSH=1`).
+    pub fn allow_flush(mut self, allow: bool) -> Self {
+        self.allow_flush = allow;
+        self
+    }
+
     /// Checks the settings and creates the cache. With Redis, no server needs to be up: calls
     /// run uncached until it answers.
     pub async fn build(self) -> Result<Cache, ConfigError> {
@@ -331,6 +340,7 @@ impl CacheBuilder {
         if let (Some(interval), true) = (self.health_check_interval, remote) {
             cache.spawn_health_checks(interval);
         }
+        cache.engine().set_allow_flush(self.allow_flush);
         Ok(cache)
     }
 }

@@ -60,6 +60,9 @@ pub(crate) struct Engine {
     pending: Pending,
     /// This engine, for the tasks it spawns (set once it is shared).
     this: OnceLock<Weak<Engine>>,
+    /// Typed entries, counters and limits: their counters, and whether `Cache::flush` may run.
+    direct: crate::direct_stats::DirectCounters,
+    allow_flush: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -82,6 +85,8 @@ impl Engine {
             undecodable: LogGate::new(LOG_INTERVAL),
             pending: Pending::default(),
             this: OnceLock::new(),
+            direct: Default::default(),
+            allow_flush: Default::default(),
         }
     }
 
@@ -126,6 +131,7 @@ impl Engine {
             invalidations: self.pending.stats(),
             store: self.store.as_ref().map(|s| s.stats()).unwrap_or_default(),
             shortened_keys: self.layout.shortened_writes(),
+            direct: self.direct.snapshot(),
         }
     }
 
@@ -170,6 +176,28 @@ impl Engine {
         if site.first_unencodable() {
             tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not cached (logged once per function)");
         }
+    }
+}
+
+// What typed entries, counters, limits and the maintenance utilities use.
+impl Engine {
+    /// The raw operations of the store; `None` with caching disabled.
+    pub(crate) fn direct(&self) -> Option<&dyn crate::store::direct::Direct> {
+        self.store.as_ref().map(|store| store.direct())
+    }
+
+    pub(crate) fn direct_counters(&self) -> &crate::direct_stats::DirectCounters {
+        &self.direct
+    }
+
+    /// Lets `Cache::flush` delete this prefix's keys.
+    pub(crate) fn set_allow_flush(&self, allow: bool) {
+        self.allow_flush
+            .store(allow, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn flush_allowed(&self) -> bool {
+        self.allow_flush.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

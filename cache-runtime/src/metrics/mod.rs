@@ -102,6 +102,8 @@ pub struct Stats {
     /// Writes whose key or an index name was longer than `CACHE_MAX_KEY_BYTES` (or whose tenant
     /// segment was longer than 96 bytes), written as a readable head and a SHA-256.
     pub shortened_keys: u64,
+    /// Typed entries, counters and rate limits: their failures and fallbacks.
+    pub direct: crate::direct_stats::DirectStats,
 }
 
 impl Default for Stats {
@@ -115,6 +117,7 @@ impl Default for Stats {
             invalidations: InvalidationStats::default(),
             store: StoreStats::default(),
             shortened_keys: 0,
+            direct: crate::direct_stats::DirectStats::default(),
         }
     }
 }

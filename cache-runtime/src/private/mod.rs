@@ -13,6 +13,7 @@ pub use crate::engine::site::{Eviction, Site, Spec, Ttl};
 use crate::engine::trace::{self, Outcome};
 use crate::engine::Engine;
 use crate::key::{EntryKey, KeyBuilder};
+pub use crate::keyspace::{Keyspace, KeyspaceKey};
 use crate::metrics::Counters;
 use crate::tenant;
 
@@ -336,6 +337,7 @@ fn generic_result<R, T>() -> bool {
 
 mod bounds;
 mod instance;
+pub mod normalise;
 mod probe;
 pub mod shape;
 

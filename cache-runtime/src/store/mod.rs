@@ -22,6 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub(crate) mod health;
+pub(crate) mod direct;
 pub(crate) mod memory;
 pub(crate) mod redis;
 pub(crate) mod tiered;
@@ -327,6 +328,9 @@ pub(crate) trait Store: Send + Sync {
     /// What the store says about itself now (for Redis: `PING` and `INFO`, within the operation
     /// timeout, whatever the breaker's state). Never fails: an unreachable store says so.
     fn health(&self) -> Pin<Box<dyn Future<Output = StoreHealth> + Send + '_>>;
+
+    /// The raw operations of typed entries, counters, limiters and maintenance.
+    fn direct(&self) -> &dyn direct::Direct;
 }
 
 /// The longest TTL written to a store: 100 years. Redis refuses an expiry whose deadline

@@ -24,6 +24,8 @@ use tokio::runtime::{Handle, TryCurrentError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod direct;
+
 use super::health::{MemoryHealth, StoreHealth};
 use super::memory::MemoryStore;
 use super::redis::RedisStore;
@@ -410,5 +412,9 @@ impl Store for TieredStore {
                 ..self.remote.report().await
             }
         })
+    }
+
+    fn direct(&self) -> &dyn crate::store::direct::Direct {
+        self
     }
 }

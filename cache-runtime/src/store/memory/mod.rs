@@ -10,6 +10,7 @@
 //! entry of the same key from the books.
 
 mod books;
+mod direct;
 mod weight;
 
 use std::collections::HashMap;
@@ -404,6 +405,10 @@ impl Store for MemoryStore {
                 ..StoreHealth::default()
             }
         })
+    }
+
+    fn direct(&self) -> &dyn super::direct::Direct {
+        self
     }
 }
 

@@ -525,4 +525,8 @@ impl Store for RedisStore {
     fn health(&self) -> Pin<Box<dyn Future<Output = StoreHealth> + Send + '_>> {
         Box::pin(self.report())
     }
+
+    fn direct(&self) -> &dyn crate::store::direct::Direct {
+        self
+    }
 }

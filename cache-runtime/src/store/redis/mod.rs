@@ -8,6 +8,7 @@
 //! What each store operation sends is in [`commands`].
 
 mod commands;
+mod direct;
 mod generation;
 mod info;
 mod scripts;

@@ -1,0 +1,3 @@
+cache_runtime::keyspace!(SESSIONS: String = "session:{user_id}");
+
+fn main() {}
