@@ -96,9 +96,11 @@ impl Cache {
         if !self.engine().enabled() {
             return Err(error(Kind::Disabled));
         }
-        let (everything, generation) = self.engine().layout().everything_scope();
+        // Every key under the prefix goes, the generations too: a value computed before and
+        // written after carries a stamp that no new generation matches.
+        let everything = self.engine().layout().everything();
         self.engine()
-            .purge_prefix(everything, generation)
+            .delete_bookkeeping(&everything)
             .await
             .map_err(|e| error(Kind::Invalidate(e)))
     }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cache_runtime::{cached, Cache, CacheBuilder};
-use cache_tests::inspect::{runs, total_errors, total_hits};
+use cache_tests::inspect::{entry_value, runs, total_errors, total_hits};
 use cache_tests::tls::TlsFiles;
 use cache_tests::RedisServer;
 
@@ -80,7 +80,10 @@ async fn caches_through_tls_with_the_configured_ca() {
         .scope(async { tls_square_cache(12).key() })
         .await
         .expect("a key");
-    assert_eq!(redis_cli(&server, &files, &["GET", &key]).trim(), "144");
+    assert_eq!(
+        entry_value(redis_cli(&server, &files, &["GET", &key]).trim().as_bytes()).as_deref(),
+        Some(&b"144"[..])
+    );
     let health = cache.health().await;
     assert!(health.reachable, "{health:?}");
 }
@@ -120,7 +123,10 @@ async fn mutual_tls_with_a_client_certificate() {
         .scope(async { tls_mutual_cache(1).key() })
         .await
         .expect("a key");
-    assert_eq!(redis_cli(&server, &files, &["GET", &key]).trim(), "2");
+    assert_eq!(
+        entry_value(redis_cli(&server, &files, &["GET", &key]).trim().as_bytes()).as_deref(),
+        Some(&b"2"[..])
+    );
 
     // Without a client certificate the server refuses the handshake: the calls run uncached.
     let anonymous = cache_from(

@@ -15,12 +15,14 @@ use Currency::{Eur, Gbp, Jpy, Usd};
 /// What Redis holds at `key`, if the scenario runs against Redis.
 async fn stored(redis: &mut Option<MultiplexedConnection>, key: &str) -> Option<Option<String>> {
     let connection = redis.as_mut()?;
-    let value: Option<String> = redis::cmd("GET")
+    let value: Option<Vec<u8>> = redis::cmd("GET")
         .arg(key)
         .query_async(connection)
         .await
         .unwrap_or_else(|e| panic!("GET {key}: {e}"));
-    Some(value)
+    // The value, out of the envelope that carries its generations' stamp.
+    let value = value.and_then(|raw| cache_tests::inspect::entry_value(&raw));
+    Some(value.map(|value| String::from_utf8(value).expect("JSON is UTF-8")))
 }
 
 fn json(rate: &Rate) -> String {
