@@ -45,7 +45,10 @@ pub struct NewSession {
     pub hedera_account_id: String,
 }
 
-keyspace!(pub SESSIONS: Session = "session:{user_id}", ttl = HederaPolicy::Session);
+keyspace!(
+    /// Sessions by user: `v1:_:session:{user_id}`, plain JSON, 30 days from the last activity.
+    pub SESSIONS: Session = "session:{user_id}", ttl = HederaPolicy::Session
+);
 
 fn now() -> u64 {
     SystemTime::now()
