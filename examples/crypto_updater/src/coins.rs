@@ -10,9 +10,26 @@ use crate::provider::{figure, Provider, ProviderError};
 
 /// The coins the simulated provider ranks by market cap.
 pub const RANKED: [&str; 20] = [
-    "bitcoin", "ethereum", "tether", "solana", "binancecoin", "ripple", "usd-coin", "cardano",
-    "dogecoin", "tron", "avalanche-2", "polkadot", "chainlink", "toncoin", "shiba-inu",
-    "litecoin", "bitcoin-cash", "uniswap", "stellar", "near",
+    "bitcoin",
+    "ethereum",
+    "tether",
+    "solana",
+    "binancecoin",
+    "ripple",
+    "usd-coin",
+    "cardano",
+    "dogecoin",
+    "tron",
+    "avalanche-2",
+    "polkadot",
+    "chainlink",
+    "toncoin",
+    "shiba-inu",
+    "litecoin",
+    "bitcoin-cash",
+    "uniswap",
+    "stellar",
+    "near",
 ];
 
 /// Market figures of a coin.
@@ -74,7 +91,11 @@ impl CoinProvider {
     /// The `limit` coins with the largest market cap.
     pub async fn popular(&self, limit: usize) -> Result<Vec<String>, ProviderError> {
         self.rankings.call().await?;
-        Ok(RANKED.iter().take(limit).map(|id| (*id).to_owned()).collect())
+        Ok(RANKED
+            .iter()
+            .take(limit)
+            .map(|id| (*id).to_owned())
+            .collect())
     }
 }
 
@@ -86,7 +107,10 @@ pub async fn coin_data(provider: &CoinProvider, coin_id: &str) -> Result<CoinDat
 
 /// Tokenomics, from the cache or the provider.
 #[cached(key = "crypto:tokenomics:{coin_id:lower}", ttl = CryptoPolicy::Tokenomics)]
-pub async fn tokenomics(provider: &CoinProvider, coin_id: &str) -> Result<Tokenomics, ProviderError> {
+pub async fn tokenomics(
+    provider: &CoinProvider,
+    coin_id: &str,
+) -> Result<Tokenomics, ProviderError> {
     provider.tokenomics(coin_id).await
 }
 

@@ -56,7 +56,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/coins/{coin_id}", get(update::get_coin))
-        .route("/api/coins/{coin_id}/tokenomics", get(update::get_tokenomics))
+        .route(
+            "/api/coins/{coin_id}/tokenomics",
+            get(update::get_tokenomics),
+        )
         .route("/api/update-cache", post(update::update_cache))
         .route("/api/cache-stats", get(update::cache_stats))
         .layer(middleware::from_fn_with_state(state.clone(), in_cache))

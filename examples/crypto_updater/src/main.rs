@@ -17,7 +17,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let config = match ServiceConfig::from_env() {
         Ok(config) => config,
@@ -36,7 +38,10 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.bind_addr).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("crypto_updater: cannot listen on {} (BIND_ADDR): {error}", config.bind_addr);
+            eprintln!(
+                "crypto_updater: cannot listen on {} (BIND_ADDR): {error}",
+                config.bind_addr
+            );
             return ExitCode::FAILURE;
         }
     };

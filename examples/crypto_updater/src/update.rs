@@ -49,7 +49,10 @@ pub struct UpdateReport {
 }
 
 /// `GET /api/coins/{coin_id}`.
-pub async fn get_coin(State(state): State<AppState>, Path(coin_id): Path<String>) -> Result<Json<CoinData>, ApiError> {
+pub async fn get_coin(
+    State(state): State<AppState>,
+    Path(coin_id): Path<String>,
+) -> Result<Json<CoinData>, ApiError> {
     coins::coin_data(state.provider(), &coin_id)
         .await
         .map(Json)
@@ -87,8 +90,13 @@ pub async fn update_cache(
                 .map_err(|error| ApiError::unavailable(format!("the popular list: {error}")))?
         }
     };
-    if coin_ids.is_empty() || coin_ids.len() > MAX_COINS || coin_ids.iter().any(|id| id.trim().is_empty()) {
-        return Err(ApiError::bad_request(format!("name 1 to {MAX_COINS} non-empty coin ids")));
+    if coin_ids.is_empty()
+        || coin_ids.len() > MAX_COINS
+        || coin_ids.iter().any(|id| id.trim().is_empty())
+    {
+        return Err(ApiError::bad_request(format!(
+            "name 1 to {MAX_COINS} non-empty coin ids"
+        )));
     }
     Ok(Json(update_all(&state, &coin_ids).await))
 }
@@ -98,7 +106,9 @@ async fn update_all(state: &AppState, coin_ids: &[String]) -> UpdateReport {
     for coin_id in coin_ids {
         match coins::update_coin(state.provider(), coin_id).await {
             Ok(()) => report.updated.push(coin_id.to_lowercase()),
-            Err(error) => report.failed.push(json!({"coin_id": coin_id, "error": error.to_string()})),
+            Err(error) => report
+                .failed
+                .push(json!({"coin_id": coin_id, "error": error.to_string()})),
         }
     }
     report
@@ -125,7 +135,11 @@ pub fn spawn_prewarm(state: AppState, every: Duration, top: usize) -> Prewarm {
                 match state.provider().popular(top).await {
                     Ok(ids) => {
                         let report = update_all(&state, &ids).await;
-                        tracing::info!(updated = report.updated.len(), failed = report.failed.len(), "pre-warmed");
+                        tracing::info!(
+                            updated = report.updated.len(),
+                            failed = report.failed.len(),
+                            "pre-warmed"
+                        );
                     }
                     Err(error) => tracing::warn!(%error, "pre-warm: no popular list"),
                 }

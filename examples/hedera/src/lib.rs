@@ -80,7 +80,11 @@ impl AppState {
 
 /// The routes over `state`, at most `per_minute` requests per client IP and minute.
 pub fn router(state: AppState, per_minute: u64) -> Router {
-    let limit = Arc::new(RateLimit::fixed("http", per_minute, Duration::from_secs(60)));
+    let limit = Arc::new(RateLimit::fixed(
+        "http",
+        per_minute,
+        Duration::from_secs(60),
+    ));
     Router::new()
         .route("/api/v1/sessions", post(sessions::create))
         .route(
@@ -88,7 +92,10 @@ pub fn router(state: AppState, per_minute: u64) -> Router {
             get(sessions::read).delete(sessions::logout),
         )
         .route("/api/v1/rates/{currency}", get(rates::get_rate))
-        .route("/api/v1/tariffs/{country}/{provider}", get(rates::get_tariff))
+        .route(
+            "/api/v1/tariffs/{country}/{provider}",
+            get(rates::get_tariff),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), in_cache))
         .layer(RateLimitLayer::new(limit, client_ip).cache(state.cache.clone()))
         .with_state(state)

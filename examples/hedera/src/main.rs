@@ -14,7 +14,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let config = match ServiceConfig::from_env() {
         Ok(config) => config,
@@ -33,7 +35,10 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.bind_addr).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("hedera: cannot listen on {} (BIND_ADDR): {error}", config.bind_addr);
+            eprintln!(
+                "hedera: cannot listen on {} (BIND_ADDR): {error}",
+                config.bind_addr
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -41,9 +46,12 @@ async fn main() -> ExitCode {
     let state = AppState::new(cache, Arc::new(Providers::from_config(&config)));
     let app = router(state, config.rate_limit_per_minute);
     // `ConnectInfo` gives the rate limit the client's address when no proxy sets X-Forwarded-For.
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -59,7 +59,8 @@ impl Provider {
     pub async fn call(&self) -> Result<(), ProviderError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::time::sleep(self.delay).await;
-        let crossed = (n as f64 * self.failure_rate).floor() > ((n - 1) as f64 * self.failure_rate).floor();
+        let crossed =
+            (n as f64 * self.failure_rate).floor() > ((n - 1) as f64 * self.failure_rate).floor();
         if crossed {
             return Err(ProviderError {
                 provider: self.name.to_owned(),
@@ -72,8 +73,8 @@ impl Provider {
 
 /// A stable pseudo-random figure in `0.0..1.0` for `text`, so simulated data is repeatable.
 pub fn figure(text: &str) -> f64 {
-    let hash = text
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     (hash % 10_000) as f64 / 10_000.0
 }

@@ -44,7 +44,10 @@ pub struct Tariff {
 
 /// The rate of `currency` (any case): the primary provider, else the fallback.
 #[cached(key = "exchange_rate:{currency:upper}", ttl = HederaPolicy::ExchangeRate)]
-pub async fn exchange_rate(providers: &Providers, currency: &str) -> Result<ExchangeRate, ProviderError> {
+pub async fn exchange_rate(
+    providers: &Providers,
+    currency: &str,
+) -> Result<ExchangeRate, ProviderError> {
     let currency = currency.to_uppercase();
     let mut last_error = None;
     for provider in [&providers.coingecko, &providers.coinmarketcap] {
@@ -70,12 +73,17 @@ pub async fn exchange_rate(providers: &Providers, currency: &str) -> Result<Exch
 
 /// The tariff of `utility` in `country` (both case-insensitive).
 #[cached(key = "tariff:{country:upper}:{utility:lower}", ttl = HederaPolicy::Tariff)]
-pub async fn tariff(providers: &Providers, country: &str, utility: &str) -> Result<Tariff, ProviderError> {
+pub async fn tariff(
+    providers: &Providers,
+    country: &str,
+    utility: &str,
+) -> Result<Tariff, ProviderError> {
     providers.tariffs.call().await?;
     let (country, utility) = (country.to_uppercase(), utility.to_lowercase());
     let seed = figure(&format!("{country}:{utility}"));
     Ok(Tariff {
-        rate_type: ["flat", "tiered", "time_of_use", "band_based"][(seed * 4.0) as usize % 4].to_owned(),
+        rate_type: ["flat", "tiered", "time_of_use", "band_based"][(seed * 4.0) as usize % 4]
+            .to_owned(),
         price_per_kwh: 0.08 + seed / 5.0,
         vat: 0.21,
         country_code: country,
@@ -88,7 +96,10 @@ pub async fn get_rate(
     State(state): State<AppState>,
     Path(currency): Path<String>,
 ) -> Result<Json<ExchangeRate>, ApiError> {
-    if !CURRENCIES.iter().any(|known| known.eq_ignore_ascii_case(&currency)) {
+    if !CURRENCIES
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(&currency))
+    {
         return Err(ApiError::not_found(format!(
             "unknown currency `{currency}`; known: {}",
             CURRENCIES.join(", ")

@@ -47,7 +47,12 @@ async fn send(app: &Router, method: Method, uri: &str, ip: &str, body: Option<Va
 }
 
 async fn json_of(response: Response) -> Value {
-    let bytes = response.into_body().collect().await.expect("the body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body")
+        .to_bytes();
     serde_json::from_slice(&bytes).unwrap_or(Value::Null)
 }
 
@@ -63,15 +68,31 @@ async fn a_session_lives_until_logout() {
     assert_eq!(json_of(created).await["countryCode"], "ES");
 
     let mut redis = server.connection().await;
-    let pttl: i64 = redis::cmd("PTTL").arg("v1:_:session:u1").query_async(&mut redis).await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg("v1:_:session:u1")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
     assert!(pttl > 29 * 24 * 3600 * 1000, "30 days, got {pttl} ms");
     // Shorten the TTL as if days had passed; a read renews it.
-    let _: () = redis::cmd("PEXPIRE").arg("v1:_:session:u1").arg(60_000).query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("PEXPIRE")
+        .arg("v1:_:session:u1")
+        .arg(60_000)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
     let read = send(&app, Method::GET, "/api/v1/sessions/u1", IP, None).await;
     assert_eq!(read.status(), StatusCode::OK);
     assert_eq!(json_of(read).await["hederaAccountId"], "0.0.12345");
-    let pttl: i64 = redis::cmd("PTTL").arg("v1:_:session:u1").query_async(&mut redis).await.unwrap();
-    assert!(pttl > 29 * 24 * 3600 * 1000, "activity renews the 30 days, got {pttl} ms");
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg("v1:_:session:u1")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        pttl > 29 * 24 * 3600 * 1000,
+        "activity renews the 30 days, got {pttl} ms"
+    );
 
     let logout = send(&app, Method::DELETE, "/api/v1/sessions/u1", IP, None).await;
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
@@ -90,9 +111,17 @@ async fn eur_and_eur_in_lower_case_are_one_entry() {
     let lower = json_of(send(&app, Method::GET, "/api/v1/rates/eur", IP, None).await).await;
     assert_eq!(upper, lower);
     assert_eq!(upper["currency"], "EUR");
-    assert_eq!(providers.coingecko.calls(), 1, "the provider was asked once");
+    assert_eq!(
+        providers.coingecko.calls(),
+        1,
+        "the provider was asked once"
+    );
     let mut redis = server.connection().await;
-    let exists: bool = redis::cmd("EXISTS").arg("v1:_:exchange_rate:EUR").query_async(&mut redis).await.unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg("v1:_:exchange_rate:EUR")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
     assert!(exists, "{}", server.log());
 
     let unknown = send(&app, Method::GET, "/api/v1/rates/XYZ", IP, None).await;
@@ -106,7 +135,10 @@ async fn a_failing_primary_falls_back_to_the_other_provider() {
     let app = app(&server, Arc::clone(&providers), 100).await;
     let rate = json_of(send(&app, Method::GET, "/api/v1/rates/usd", IP, None).await).await;
     assert_eq!(rate["source"], "coinmarketcap");
-    assert_eq!((providers.coingecko.calls(), providers.coinmarketcap.calls()), (1, 1));
+    assert_eq!(
+        (providers.coingecko.calls(), providers.coinmarketcap.calls()),
+        (1, 1)
+    );
 }
 
 #[tokio::test]
@@ -116,7 +148,8 @@ async fn tariffs_are_keyed_by_country_and_utility() {
     let app = app(&server, Arc::clone(&providers), 100).await;
     let first = send(&app, Method::GET, "/api/v1/tariffs/es/Iberdrola", IP, None).await;
     assert_eq!(first.status(), StatusCode::OK);
-    let second = json_of(send(&app, Method::GET, "/api/v1/tariffs/ES/iberdrola", IP, None).await).await;
+    let second =
+        json_of(send(&app, Method::GET, "/api/v1/tariffs/ES/iberdrola", IP, None).await).await;
     assert_eq!(second["countryCode"], "ES");
     assert_eq!(providers.tariffs.calls(), 1);
     send(&app, Method::GET, "/api/v1/tariffs/ES/endesa", IP, None).await;
@@ -132,17 +165,33 @@ async fn the_sixth_request_of_an_ip_is_refused_on_every_instance() {
         // Alternate instances: they count in one Redis.
         let app = if n % 2 == 0 { &second } else { &first };
         let response = send(app, Method::GET, "/api/v1/rates/eur", IP, None).await;
-        assert_eq!(response.status(), StatusCode::OK, "request {n}: {}", server.log());
-        let remaining = response.headers()["RateLimit-Remaining"].to_str().unwrap().to_owned();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "request {n}: {}",
+            server.log()
+        );
+        let remaining = response.headers()["RateLimit-Remaining"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(remaining, (5 - n).to_string());
     }
     for app in [&first, &second] {
         let refused = send(app, Method::GET, "/api/v1/rates/eur", IP, None).await;
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-        let retry_after: u64 = refused.headers()["Retry-After"].to_str().unwrap().parse().unwrap();
+        let retry_after: u64 = refused.headers()["Retry-After"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
         assert_eq!(refused.headers()["RateLimit-Limit"], "5");
     }
     let other = send(&first, Method::GET, "/api/v1/rates/eur", "192.0.2.2", None).await;
-    assert_eq!(other.status(), StatusCode::OK, "another IP has its own count");
+    assert_eq!(
+        other.status(),
+        StatusCode::OK,
+        "another IP has its own count"
+    );
 }

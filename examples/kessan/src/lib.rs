@@ -75,7 +75,11 @@ impl AppState {
     /// State over `cache` and `market`, allowing `quota_per_day` requests per user and UTC day.
     pub fn new(cache: Cache, market: Arc<Market>, quota_per_day: u64) -> Self {
         let quota = Arc::new(Quota::daily("api_quota", quota_per_day));
-        Self { cache, market, quota }
+        Self {
+            cache,
+            market,
+            quota,
+        }
     }
 
     /// The cache the handlers use.
@@ -98,12 +102,24 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/tickers/{ticker}/price", get(market::get_price))
-        .route("/api/v1/tickers/{ticker}/financials", get(market::get_financials))
+        .route(
+            "/api/v1/tickers/{ticker}/financials",
+            get(market::get_financials),
+        )
         .route("/api/v1/tickers/{ticker}/news", get(market::get_news))
-        .route("/api/v1/tickers/{ticker}/analysis", get(market::get_analysis))
-        .route("/api/v1/tickers/{ticker}/invalidate", post(market::invalidate))
+        .route(
+            "/api/v1/tickers/{ticker}/analysis",
+            get(market::get_analysis),
+        )
+        .route(
+            "/api/v1/tickers/{ticker}/invalidate",
+            post(market::invalidate),
+        )
         .route("/api/v1/quotes", get(market::get_quotes))
-        .route_layer(middleware::from_fn_with_state(state.clone(), quota::enforce));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            quota::enforce,
+        ));
     Router::new()
         .merge(api)
         .route("/health/detailed", get(health::detailed))

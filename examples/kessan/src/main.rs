@@ -13,7 +13,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     let config = match ServiceConfig::from_env() {
         Ok(config) => config,
@@ -32,12 +34,19 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.bind_addr).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("kessan: cannot listen on {} (BIND_ADDR): {error}", config.bind_addr);
+            eprintln!(
+                "kessan: cannot listen on {} (BIND_ADDR): {error}",
+                config.bind_addr
+            );
             return ExitCode::FAILURE;
         }
     };
     tracing::info!(addr = %config.bind_addr, backend = cache.stats().backend, "kessan listening");
-    let state = AppState::new(cache, Arc::new(Market::from_config(&config)), config.api_quota_per_day);
+    let state = AppState::new(
+        cache,
+        Arc::new(Market::from_config(&config)),
+        config.api_quota_per_day,
+    );
     let app = router(state);
 
     let served = axum::serve(listener, app)

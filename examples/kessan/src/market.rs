@@ -43,7 +43,11 @@ pub async fn stock_price(market: &Market, ticker: &str) -> Result<StockPrice, Pr
 
 /// A financial report (24 h).
 #[cached(key = "financial_data:{ticker:upper}:{period}", ttl = KessanPolicy::FinancialData, tags = ["ticker:{ticker:upper}"])]
-pub async fn financial_data(market: &Market, ticker: &str, period: &str) -> Result<Value, ProviderError> {
+pub async fn financial_data(
+    market: &Market,
+    ticker: &str,
+    period: &str,
+) -> Result<Value, ProviderError> {
     market.financials.call().await?;
     let revenue = (figure(&format!("{ticker}{period}")) * 3e10).round();
     Ok(json!({"ticker": ticker.to_uppercase(), "period": period, "revenue": revenue}))
@@ -53,12 +57,18 @@ pub async fn financial_data(market: &Market, ticker: &str, period: &str) -> Resu
 #[cached(key = "news_data:{ticker:upper}", ttl = KessanPolicy::NewsData, tags = ["ticker:{ticker:upper}"])]
 pub async fn news(market: &Market, ticker: &str) -> Result<Value, ProviderError> {
     market.news.call().await?;
-    Ok(json!({"ticker": ticker.to_uppercase(), "headlines": [format!("{} beats estimates", ticker.to_uppercase())]}))
+    Ok(
+        json!({"ticker": ticker.to_uppercase(), "headlines": [format!("{} beats estimates", ticker.to_uppercase())]}),
+    )
 }
 
 /// An AI analysis (6 h: expensive to generate).
 #[cached(key = "ai_analysis:{ticker:upper}:{kind}", ttl = KessanPolicy::AiAnalysis, tags = ["ticker:{ticker:upper}"])]
-pub async fn ai_analysis(market: &Market, ticker: &str, kind: &str) -> Result<Value, ProviderError> {
+pub async fn ai_analysis(
+    market: &Market,
+    ticker: &str,
+    kind: &str,
+) -> Result<Value, ProviderError> {
     market.analyst.call().await?;
     let score = figure(&format!("{ticker}:{kind}"));
     Ok(json!({"ticker": ticker.to_uppercase(), "kind": kind, "score": score}))
@@ -69,8 +79,14 @@ fn unavailable(error: ProviderError) -> ApiError {
 }
 
 /// `GET /api/v1/tickers/{ticker}/price`.
-pub async fn get_price(State(state): State<AppState>, Path(ticker): Path<String>) -> Result<Json<StockPrice>, ApiError> {
-    stock_price(state.market(), &ticker).await.map(Json).map_err(unavailable)
+pub async fn get_price(
+    State(state): State<AppState>,
+    Path(ticker): Path<String>,
+) -> Result<Json<StockPrice>, ApiError> {
+    stock_price(state.market(), &ticker)
+        .await
+        .map(Json)
+        .map_err(unavailable)
 }
 
 /// `GET /api/v1/tickers/{ticker}/financials?period=Q3` (default `latest`).
@@ -80,12 +96,21 @@ pub async fn get_financials(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let period = query.get("period").map_or("latest", String::as_str);
-    financial_data(state.market(), &ticker, period).await.map(Json).map_err(unavailable)
+    financial_data(state.market(), &ticker, period)
+        .await
+        .map(Json)
+        .map_err(unavailable)
 }
 
 /// `GET /api/v1/tickers/{ticker}/news`.
-pub async fn get_news(State(state): State<AppState>, Path(ticker): Path<String>) -> Result<Json<Value>, ApiError> {
-    news(state.market(), &ticker).await.map(Json).map_err(unavailable)
+pub async fn get_news(
+    State(state): State<AppState>,
+    Path(ticker): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    news(state.market(), &ticker)
+        .await
+        .map(Json)
+        .map_err(unavailable)
 }
 
 /// `GET /api/v1/tickers/{ticker}/analysis?kind=short_term` (the default).
@@ -95,16 +120,24 @@ pub async fn get_analysis(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let kind = query.get("kind").map_or("short_term", String::as_str);
-    ai_analysis(state.market(), &ticker, kind).await.map(Json).map_err(unavailable)
+    ai_analysis(state.market(), &ticker, kind)
+        .await
+        .map(Json)
+        .map_err(unavailable)
 }
 
 /// `POST /api/v1/tickers/{ticker}/invalidate`: drops every entry tagged `ticker:<TICKER>`.
-pub async fn invalidate(State(state): State<AppState>, Path(ticker): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn invalidate(
+    State(state): State<AppState>,
+    Path(ticker): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let ticker = ticker.to_uppercase();
     let tag = Tag::new("ticker").with(&ticker);
     match state.cache().invalidate_tag(None, &tag).await {
         Ok(deleted) => Ok(Json(json!({"ticker": ticker, "invalidated": deleted}))),
-        Err(error) => Err(ApiError::unavailable(format!("the cache could not invalidate: {error}"))),
+        Err(error) => Err(ApiError::unavailable(format!(
+            "the cache could not invalidate: {error}"
+        ))),
     }
 }
 
@@ -116,12 +149,22 @@ pub async fn get_quotes(
 ) -> Result<Json<Value>, ApiError> {
     let tickers: Vec<&str> = query
         .get("tickers")
-        .map(|list| list.split(',').map(str::trim).filter(|t| !t.is_empty()).collect())
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     if tickers.is_empty() || tickers.len() > MAX_BATCH {
-        return Err(ApiError::bad_request(format!("name 1 to {MAX_BATCH} tickers: ?tickers=7203,6758")));
+        return Err(ApiError::bad_request(format!(
+            "name 1 to {MAX_BATCH} tickers: ?tickers=7203,6758"
+        )));
     }
-    let entries = tickers.iter().map(|ticker| stock_price_cache(ticker)).collect();
+    let entries = tickers
+        .iter()
+        .map(|ticker| stock_price_cache(ticker))
+        .collect();
     let cached = CacheEntry::peek_many(entries).await;
     let (mut quotes, mut from_cache) = (Vec::with_capacity(tickers.len()), 0);
     for (ticker, cached) in tickers.iter().zip(cached) {

@@ -36,8 +36,14 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
             "message": format!("user `{user}` used all {} requests of today (UTC)", decision.limit),
         });
         let mut refused = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-        let retry = decision.retry_after.unwrap_or(decision.reset).as_secs().max(1);
-        refused.headers_mut().insert("retry-after", HeaderValue::from(retry));
+        let retry = decision
+            .retry_after
+            .unwrap_or(decision.reset)
+            .as_secs()
+            .max(1);
+        refused
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from(retry));
         refused
     };
     add_headers(&mut response, &decision);
