@@ -66,7 +66,7 @@ pub(crate) struct Generations {
 impl KeyLayout {
     /// The service's generation key.
     pub(crate) fn service_generation(&self) -> String {
-        format!("{}:gen", self.prefix)
+        self.service_generation.clone()
     }
 
     /// The generation key of a tenant segment (`t=…` or `_`).

@@ -28,6 +28,7 @@ mod generation;
 mod part;
 mod tag;
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -55,6 +56,8 @@ pub(crate) struct KeyLayout {
     max_key_bytes: usize,
     /// Writes whose entry key or an index name was shortened.
     shortened: Arc<AtomicU64>,
+    /// `{prefix}:gen`, read on every Redis hit: formatted once.
+    service_generation: String,
 }
 
 impl KeyLayout {
@@ -62,6 +65,7 @@ impl KeyLayout {
     /// [`MAX_PREFIX`] bytes), and so is `max_key_bytes` (at least [`MIN_KEY_BYTES`]).
     pub(crate) fn new(prefix: String, max_key_bytes: usize) -> Self {
         Self {
+            service_generation: format!("{prefix}:gen"),
             prefix,
             max_key_bytes,
             shortened: Arc::default(),
@@ -102,7 +106,7 @@ impl KeyLayout {
         full.push_str(&key.key);
         if version > 0 {
             full.push_str(VERSION);
-            full.push_str(&version.to_string());
+            let _ = write!(full, "{version}");
         }
         shorten(&mut full, tenant_end + 1, self.max_key_bytes);
         EntryKey {

@@ -64,7 +64,9 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_number_of_retries(0)
             .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(settings.operation_timeout.max(settings.write_timeout)));
+            // Every operation has its own deadline (`run_on`): a second timer per request,
+            // inside the connection, would only add to the cost of a hit.
+            .set_response_timeout(None);
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
         let db = client.get_connection_info().redis_settings().db();
         Ok(Self {
