@@ -42,7 +42,7 @@ pub(crate) struct Breaker {
     /// Whether this open period already had its quick second probe.
     retried: AtomicBool,
     #[cfg(feature = "metrics")]
-    exported: crate::metrics::BreakerGauge,
+    exported: BreakerGauge,
 }
 
 /// Leave to use the store for one call, and whether that call is the breaker's probe.
@@ -77,7 +77,7 @@ impl Breaker {
             open_until: AtomicU64::new(0),
             retried: AtomicBool::new(false),
             #[cfg(feature = "metrics")]
-            exported: crate::metrics::BreakerGauge::register(),
+            exported: BreakerGauge::register(),
         }
     }
 
@@ -162,6 +162,47 @@ impl Breaker {
             until if self.now() < until => BreakerState::Open,
             _ => BreakerState::HalfOpen,
         }
+    }
+}
+
+/// The breaker's state as a gauge (`0` closed, `1` open, `2` half-open) and its transitions.
+#[cfg(feature = "metrics")]
+#[derive(Debug)]
+pub(crate) struct BreakerGauge {
+    state: ::metrics::Gauge,
+    opened: ::metrics::Counter,
+    half_opened: ::metrics::Counter,
+    closed: ::metrics::Counter,
+}
+
+#[cfg(feature = "metrics")]
+impl BreakerGauge {
+    pub(crate) fn register() -> Self {
+        let transition =
+            |to: &'static str| ::metrics::counter!("cache_breaker_transitions_total", "to" => to);
+        let state = ::metrics::gauge!("cache_breaker_state");
+        state.set(0.0);
+        Self {
+            state,
+            opened: transition("open"),
+            half_opened: transition("half_open"),
+            closed: transition("closed"),
+        }
+    }
+
+    pub(crate) fn opened(&self) {
+        self.state.set(1.0);
+        self.opened.increment(1);
+    }
+
+    pub(crate) fn half_opened(&self) {
+        self.state.set(2.0);
+        self.half_opened.increment(1);
+    }
+
+    pub(crate) fn closed(&self) {
+        self.state.set(0.0);
+        self.closed.increment(1);
     }
 }
 

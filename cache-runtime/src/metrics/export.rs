@@ -6,9 +6,9 @@
 //! A recorder installed after a handle was registered does not see it: install it (e.g.
 //! `metrics_exporter_prometheus::PrometheusBuilder::install_recorder`) before building the cache.
 
-use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use metrics::{counter, histogram, Counter, Histogram};
 
-use super::counters::ErrorKind;
+use super::kind::ErrorKind;
 
 /// The handles of one call site that are not plain counts.
 #[derive(Debug)]
@@ -52,44 +52,6 @@ impl SiteMetrics {
     /// A counter named `name` with this site's labels.
     pub(super) fn counter(&self, name: &'static str) -> Counter {
         counter!(name, "policy" => self.policy, "function" => self.function)
-    }
-}
-
-/// The breaker's state as a gauge (`0` closed, `1` open, `2` half-open) and its transitions.
-#[derive(Debug)]
-pub(crate) struct BreakerGauge {
-    state: Gauge,
-    opened: Counter,
-    half_opened: Counter,
-    closed: Counter,
-}
-
-impl BreakerGauge {
-    pub(crate) fn register() -> Self {
-        let transition = |to: &'static str| counter!("cache_breaker_transitions_total", "to" => to);
-        let state = gauge!("cache_breaker_state");
-        state.set(0.0);
-        Self {
-            state,
-            opened: transition("open"),
-            half_opened: transition("half_open"),
-            closed: transition("closed"),
-        }
-    }
-
-    pub(crate) fn opened(&self) {
-        self.state.set(1.0);
-        self.opened.increment(1);
-    }
-
-    pub(crate) fn half_opened(&self) {
-        self.state.set(2.0);
-        self.half_opened.increment(1);
-    }
-
-    pub(crate) fn closed(&self) {
-        self.state.set(0.0);
-        self.closed.increment(1);
     }
 }
 

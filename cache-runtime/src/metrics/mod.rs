@@ -5,6 +5,7 @@
 mod counters;
 #[cfg(feature = "metrics")]
 mod export;
+mod kind;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,9 +15,10 @@ use serde::Serialize;
 
 use crate::breaker::BreakerState;
 
-pub(crate) use self::counters::{Counters, ErrorKind, Timer};
+pub(crate) use self::counters::{Counters, Timer};
 #[cfg(feature = "metrics")]
-pub(crate) use self::export::{BreakerGauge, InvalidationMetrics};
+pub(crate) use self::export::InvalidationMetrics;
+pub(crate) use self::kind::ErrorKind;
 
 /// What one policy's (or one function's) calls did since start-up.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
