@@ -44,6 +44,10 @@
 //! - `refresh_ahead = 0.8`: after this share of the TTL, a hit is recomputed in the background
 //!   (owned or `&'static` arguments only).
 //! - `lock` / `lock = "5s"`: one computation per key across processes, under a Redis lease.
+//! - `codec = "msgpack"` (or `"json"`): this function's codec instead of the process's
+//!   ([`Codec`]); see the framing in the README.
+//! - `compress_above = "4kb"` (`b`, `kb`, `mb`; or a number of bytes) / `compress_above = false`:
+//!   compress larger encodings with LZ4, or never, instead of the process's threshold.
 //! - `companion = false` (no `<name>_cache`, for trait impls) or `companion = other_name`.
 //! - `crate = "path"`: the path of this crate where it is renamed or re-exported.
 //!
@@ -75,6 +79,13 @@
 //!
 //! - `tls`: `rediss://` URLs, through rustls. The ring crypto provider is installed process-wide
 //!   when a `rediss://` URL is built, unless the application installed one first.
+//! - `msgpack`: the MessagePack codec (`codec = "msgpack"`, `CACHE_CODEC=msgpack`), through
+//!   rmp-serde.
+//! - `compress`: LZ4 compression of values above a size (`compress_above = "4kb"`,
+//!   `CACHE_COMPRESS_ABOVE`), through lz4_flex.
+//!
+//! An attribute that names a codec or compression whose feature is off does not compile, and
+//! says which feature to turn on.
 
 #![cfg_attr(
     not(test),
@@ -110,6 +121,7 @@ pub(crate) use crate::__private as private;
 
 pub use crate::breaker::BreakerState;
 pub use crate::cache::Cache;
+pub use crate::codec::Codec;
 pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;

@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     pub(crate) misses: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) undecodable: AtomicU64,
+    pub(crate) codec_mismatch: AtomicU64,
     pub(crate) oversized: AtomicU64,
     pub(crate) unencodable: AtomicU64,
     pub(crate) bypassed: AtomicU64,
@@ -44,6 +45,7 @@ impl Counters {
             },
             errors: self.errors.load(Ordering::Relaxed),
             undecodable: self.undecodable.load(Ordering::Relaxed),
+            codec_mismatch: self.codec_mismatch.load(Ordering::Relaxed),
             oversized: self.oversized.load(Ordering::Relaxed),
             unencodable: self.unencodable.load(Ordering::Relaxed),
             bypassed: self.bypassed.load(Ordering::Relaxed),
@@ -102,9 +104,15 @@ pub struct PolicyStats {
     pub errors: u64,
     /// Entries that could not be decoded as the function's type; treated as misses.
     pub undecodable: u64,
+    /// Entries in another codec than the function's (JSON read by a `codec = "msgpack"` site or
+    /// the reverse, during a change of codec), or frames that cannot be opened (an unknown
+    /// frame, a compressed entry that does not decompress or would decompress past the maximum
+    /// value size); treated as misses and overwritten, not logged.
+    pub codec_mismatch: u64,
     /// Results not stored because they exceeded the maximum value size.
     pub oversized: u64,
-    /// Results not stored because JSON cannot encode them (e.g. a map keyed by tuples).
+    /// Results not stored because their codec cannot encode them (e.g. a map keyed by tuples
+    /// in JSON).
     pub unencodable: u64,
     /// Calls that skipped the cache by rule: a tenant was required and none was in scope, or
     /// a type parameter in the return position turned out to be a `Result`.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::error::{ConfigError, Setting};
 use super::CacheBuilder;
+use crate::codec::Codec;
 use crate::store::MAX_TTL;
 
 /// Variables read by [`CacheBuilder::from_env`], besides `CACHE_TTL_<POLICY>`.
@@ -22,6 +23,8 @@ const VARIABLES: &[&str] = &[
     "CACHE_MEMORY_MAX_BYTES",
     "CACHE_LOCAL_TTL_MS",
     "CACHE_MAX_KEY_BYTES",
+    "CACHE_CODEC",
+    "CACHE_COMPRESS_ABOVE",
 ];
 
 /// The prefix of per-policy TTL overrides.
@@ -117,6 +120,23 @@ impl CacheBuilder {
                         .map_err(|_| ConfigError::new(name, "is too large"))?,
                     origin: "CACHE_MAX_KEY_BYTES",
                 }
+            }
+            "CACHE_CODEC" => {
+                self.codec =
+                    Codec::named(&value).map_err(|message| ConfigError::new(name, message))?
+            }
+            "CACHE_COMPRESS_ABOVE" if value.trim().is_empty() => self.compress_above = None,
+            "CACHE_COMPRESS_ABOVE" => {
+                let bytes = value.trim().parse::<usize>().map_err(|_| {
+                    ConfigError::new(
+                        name,
+                        format!("`{value}` is not a number of bytes, e.g. 4096"),
+                    )
+                })?;
+                self.compress_above = Some(Setting {
+                    value: bytes,
+                    origin: "CACHE_COMPRESS_ABOVE",
+                });
             }
             _ => {
                 if let Some(policy) = name.strip_prefix(TTL_PREFIX) {

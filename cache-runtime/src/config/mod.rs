@@ -10,7 +10,9 @@
 //! | `CACHE_CONNECT_TIMEOUT_MS` | `500` | deadline of one connection attempt |
 //! | `CACHE_BREAKER_THRESHOLD` | `3` | consecutive failures that open the breaker |
 //! | `CACHE_BREAKER_COOL_DOWN_MS` | `2000` | how long an open breaker skips Redis before probing |
-//! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results are returned but not stored |
+//! | `CACHE_MAX_VALUE_BYTES` | `1048576` | larger results (their encoding before compression) are returned but not stored |
+//! | `CACHE_CODEC` | `json` | codec of functions whose attribute has no `codec`: `json`, or `msgpack` (feature `msgpack`) |
+//! | `CACHE_COMPRESS_ABOVE` | unset | compress (LZ4, feature `compress`) encodings longer than this many bytes, for functions whose attribute has no `compress_above`; unset: never |
 //! | `CACHE_MEMORY_MAX_BYTES` | `67108864` | bound of the in-process store or local tier: keys, JSON, decoded copies, index memberships and per-entry bookkeeping |
 //! | `CACHE_MAX_KEY_BYTES` | `512` | longer keys and index names keep a readable head and end in a SHA-256 of the whole name; at least 256 |
 //! | `CACHE_LOCAL_TTL_MS` | unset | with Redis: keep an in-process copy of hits for at most this long, dropped on invalidation events from any process |
@@ -26,6 +28,7 @@ pub use self::error::ConfigError;
 use self::error::Setting;
 use self::url::{redact, redis_client};
 use crate::cache::Cache;
+use crate::codec::{Codec, Format};
 use crate::engine::Engine;
 use crate::key::{KeyLayout, DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
 use crate::policy::{TtlOverrides, TtlPolicy};
@@ -67,6 +70,8 @@ pub struct CacheBuilder {
     max_key_bytes: Setting<usize>,
     local_ttl: Option<Duration>,
     overrides: TtlOverrides,
+    codec: Codec,
+    compress_above: Option<Setting<usize>>,
 }
 
 impl Default for CacheBuilder {
@@ -98,6 +103,8 @@ impl CacheBuilder {
             },
             local_ttl: None,
             overrides: TtlOverrides::default(),
+            codec: Codec::Json,
+            compress_above: None,
         }
     }
 
@@ -157,7 +164,8 @@ impl CacheBuilder {
         self
     }
 
-    /// Results whose JSON is larger than this are returned but not stored (default 1 MiB).
+    /// Results whose encoding (before compression) is larger than this are returned but not
+    /// stored (default 1 MiB). Compressed entries that would decompress past it are misses.
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = bytes;
         self
@@ -184,6 +192,23 @@ impl CacheBuilder {
     /// Redis TTL). Invalidations in any process drop the copies in every process (Redis pub/sub).
     pub fn local_tier(mut self, ttl: Duration) -> Self {
         self.local_ttl = Some(ttl);
+        self
+    }
+
+    /// The codec of functions whose attribute names none (default [`Codec::Json`]). Entries
+    /// written in another codec are misses, counted as `codec_mismatch`, and overwritten.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Compress (LZ4) encodings longer than `bytes`, for functions whose attribute has no
+    /// `compress_above` (default: never). Needs the `compress` feature.
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(Setting {
+            value: bytes,
+            origin: "CacheBuilder::compress_above",
+        });
         self
     }
 
@@ -222,6 +247,20 @@ impl CacheBuilder {
                 ),
             ));
         }
+        let compress_above = match self.compress_above {
+            Some(setting) if !cfg!(feature = "compress") => {
+                return Err(ConfigError::new(
+                    setting.origin,
+                    "compression needs the `compress` feature of cache-runtime, which is off in this build",
+                ));
+            }
+            setting => setting.map(|setting| setting.value),
+        };
+        let format = Format {
+            codec: self.codec,
+            compress_above,
+            max_bytes: self.max_value_bytes,
+        };
         let layout = KeyLayout::new(prefix.value, max_key_bytes.value);
         let store: Option<Box<dyn Store>> = match (&self.redis_url, self.enabled) {
             (_, false) => None,
@@ -281,7 +320,7 @@ impl CacheBuilder {
             store,
             layout,
             self.overrides,
-            self.max_value_bytes,
+            format,
         )))
     }
 }

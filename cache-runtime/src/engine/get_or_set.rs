@@ -89,8 +89,16 @@ impl Engine {
         let lookup = if self.pending.any() && !self.replay().await {
             Lookup::Unreachable
         } else {
-            self.lookup(store, &entry.key, with_remaining, &adapter, &counters)
-                .await
+            let format = self.format(site);
+            self.lookup(
+                store,
+                &entry.key,
+                with_remaining,
+                format,
+                &adapter,
+                &counters,
+            )
+            .await
         };
         if let Lookup::Hit(value, remaining) = lookup {
             Counters::add(&counters.hits);

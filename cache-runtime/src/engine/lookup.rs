@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use super::{Adapter, Engine};
-use crate::codec;
+use crate::codec::{DecodeError, Format};
 use crate::metrics::Counters;
 use crate::store::{Found, Local, Read, Store};
 
@@ -25,23 +25,24 @@ impl Engine {
         store: &dyn Store,
         key: &str,
         with_remaining: bool,
+        format: Format,
         adapter: &Adapter<R, T>,
         counters: &Counters,
     ) -> Lookup<T> {
         // Early refresh needs the entry's real remaining TTL, which only the store knows.
         if !with_remaining {
             match store.get_local(key) {
-                Local::Hit(found) => return self.decode(key, found, adapter, counters),
+                Local::Hit(found) => return self.decode(key, found, format, adapter, counters),
                 Local::Miss => return Lookup::Miss,
                 Local::Ask => {}
             }
         }
         let read = Read {
             remaining: with_remaining,
-            decode: adapter.typing.map(|typing| typing.decode_any),
+            decode: adapter.typing.map(|typing| (typing.decode_any, format)),
         };
         match store.get(key, read).await {
-            Ok(Some(found)) => self.decode(key, found, adapter, counters),
+            Ok(Some(found)) => self.decode(key, found, format, adapter, counters),
             Ok(None) => Lookup::Miss,
             Err(error) => {
                 self.store_failed(counters, "get", &error);
@@ -55,21 +56,29 @@ impl Engine {
     }
 
     /// A found entry as a `T`: a clone of the kept value, else decoded; bytes that are not a `T`
-    /// are a counted miss.
+    /// are a counted miss, and so are bytes of another codec (not logged per call).
     fn decode<R, T: DeserializeOwned>(
         &self,
         key: &str,
         found: Found,
+        format: Format,
         adapter: &Adapter<R, T>,
         counters: &Counters,
     ) -> Lookup<T> {
         if let (Some(typed), Some(typing)) = (&found.typed, &adapter.typing) {
-            if let Some(value) = (typing.from_any)(&**typed) {
-                return Lookup::Hit(value, found.remaining);
+            // The kept value was decoded by (or written from) a site of the entry's codec.
+            if format.reads(&found.value) {
+                if let Some(value) = (typing.from_any)(&**typed) {
+                    return Lookup::Hit(value, found.remaining);
+                }
             }
         }
-        match codec::decode::<T>(&found.value) {
+        match format.decode::<T>(&found.value) {
             Ok(value) => Lookup::Hit(value, found.remaining),
+            Err(DecodeError::Mismatch(_)) => {
+                Counters::add(&counters.codec_mismatch);
+                Lookup::Miss
+            }
             Err(error) => {
                 Counters::add(&counters.undecodable);
                 if let Some(held_back) = self.undecodable.admit() {

@@ -34,6 +34,7 @@ use self::lease_token::LeaseTokens;
 use self::pending::Pending;
 use self::refreshing::Refreshing;
 use self::site::{Site, Ttl};
+use crate::codec::{EncodeError, Format};
 use crate::key::KeyLayout;
 use crate::metrics::{Counters, LogGate, Metrics, Stats};
 use crate::policy::TtlOverrides;
@@ -47,6 +48,8 @@ pub(crate) struct Engine {
     layout: KeyLayout,
     overrides: TtlOverrides,
     max_value_bytes: usize,
+    /// The process's codec and compression, for sites that choose neither.
+    format: Format,
     metrics: Metrics,
     flights: Flights,
     refreshing: Refreshing,
@@ -64,13 +67,14 @@ impl Engine {
         store: Option<Box<dyn Store>>,
         layout: KeyLayout,
         overrides: TtlOverrides,
-        max_value_bytes: usize,
+        format: Format,
     ) -> Self {
         Self {
             store,
             layout,
             overrides,
-            max_value_bytes,
+            max_value_bytes: format.max_bytes,
+            format,
             metrics: Metrics::default(),
             flights: Flights::default(),
             refreshing: Refreshing::default(),
@@ -133,6 +137,11 @@ impl Engine {
         }
     }
 
+    /// How `site` encodes and decodes: its own codec and compression, else the process's.
+    pub(crate) fn format(&self, site: &Site) -> Format {
+        self.format.with(site.spec.codec, site.spec.compression)
+    }
+
     pub(crate) fn counters(&self, site: &'static Site) -> Arc<Counters> {
         self.metrics.counters(site.label())
     }
@@ -147,10 +156,10 @@ impl Engine {
         }
     }
 
-    fn log_unencodable(&self, site: &'static Site, error: &serde_json::Error) {
+    pub(crate) fn log_unencodable(&self, site: &'static Site, error: &EncodeError) {
         Counters::add(&self.counters(site).unencodable);
         if site.first_unencodable() {
-            tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not cached (logged once per function)");
+            tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded and is not cached (logged once per function)");
         }
     }
 }

@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::site::Site;
 use super::write::Intent;
 use super::{Adapter, Engine};
-use crate::codec;
 use crate::key::EntryKey;
 use crate::metrics::Counters;
 
@@ -86,7 +85,7 @@ impl Engine {
         };
         let result = body.await;
         if let Some(value) = (adapter.get)(&result) {
-            match codec::encode(value) {
+            match self.format(site).encode(value) {
                 Ok(bytes) => {
                     Counters::add(&counters.refreshed);
                     let typed = adapter.typing.map(|typing| (typing.to_any)(value));

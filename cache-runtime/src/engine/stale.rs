@@ -7,7 +7,6 @@ use serde::de::DeserializeOwned;
 use super::site::Site;
 use super::Adapter;
 use super::Engine;
-use crate::codec;
 use crate::key;
 use crate::metrics::Counters;
 use crate::store::{Read, Store};
@@ -29,7 +28,7 @@ impl Engine {
         }
         match store.get(&key::stale_key(entry), Read::default()).await {
             Ok(Some(found)) => {
-                let value = codec::decode::<T>(&found.value).ok()?;
+                let value = self.format(site).decode::<T>(&found.value).ok()?;
                 Counters::add(&counters.stale);
                 Some((found.value, value))
             }
