@@ -60,6 +60,45 @@ const MAX_DEPTH: usize = 128;
 
 /// How values are written to the cache: per attribute (`codec = "msgpack"`), else the process's
 /// (`CACHE_CODEC`, [`CacheBuilder::codec`](crate::CacheBuilder::codec)).
+///
+/// With the features `msgpack` and `compress`:
+///
+#[cfg_attr(all(feature = "msgpack", feature = "compress"), doc = "```")]
+#[cfg_attr(not(all(feature = "msgpack", feature = "compress")), doc = "```ignore")]
+/// use cache_runtime::{cached, CacheBuilder, Codec, Policy};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Clone, Serialize, Deserialize)]
+/// struct Report { lines: Vec<String> }
+///
+/// // MessagePack, LZ4-compressed above 4 KiB.
+/// #[cached(key = "report:{id}", ttl = Policy::NewsData, codec = "msgpack", compress_above = "4kb")]
+/// async fn report(id: u32) -> Report {
+///     Report { lines: vec![format!("report {id}"); 1000] }
+/// }
+///
+/// // Plain JSON whatever the process's settings, for readers in other languages.
+/// #[cached(key = "summary:{id}", ttl = "1h", codec = "json", compress_above = false)]
+/// async fn summary(id: u32) -> String {
+///     format!("summary {id}")
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), cache_runtime::ConfigError> {
+/// // Every other function: MessagePack, compressed above 16 KiB.
+/// let cache = CacheBuilder::new()
+///     .codec(Codec::MessagePack)
+///     .compress_above(16 << 10)
+///     .build()
+///     .await?;
+/// cache.scope(async {
+///     report(7).await;
+///     assert_eq!(report(7).await.lines.len(), 1000);
+///     assert_eq!(summary(7).await, "summary 7");
+/// }).await;
+/// assert_eq!(cache.stats().policies["news_data"].hits, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Codec {
@@ -183,6 +222,7 @@ pub(crate) enum Mismatch {
     /// `0xC1` followed by a byte that starts no known frame.
     UnknownFrame,
     /// A compressed frame, but the `compress` feature is off.
+    #[cfg(not(feature = "compress"))]
     Compressed,
     /// A compressed frame whose stated length is above the maximum value size.
     #[cfg_attr(not(feature = "compress"), allow(dead_code))]
@@ -202,6 +242,7 @@ impl fmt::Display for DecodeError {
                 f.write_str("the entry is in a codec this build does not have")
             }
             DecodeError::Mismatch(Mismatch::UnknownFrame) => f.write_str("unknown frame"),
+            #[cfg(not(feature = "compress"))]
             DecodeError::Mismatch(Mismatch::Compressed) => {
                 f.write_str("the entry is compressed and the `compress` feature is off")
             }
@@ -362,7 +403,6 @@ fn decode_body<T: DeserializeOwned>(codec: Codec, body: &[u8]) -> Result<T, Deco
         }
         #[cfg(feature = "msgpack")]
         Codec::MessagePack => {
-            use serde::Deserialize as _;
             let mut deserializer = rmp_serde::Deserializer::new(body);
             deserializer.set_max_depth(MAX_DEPTH);
             let value = T::deserialize(&mut deserializer)
