@@ -87,11 +87,13 @@ impl Engine {
         if let Some(value) = (adapter.get)(&result) {
             match self.format(site).encode(value) {
                 Ok(bytes) => {
-                    Counters::add(&counters.refreshed);
                     let typed = adapter.typing.map(|typing| (typing.to_any)(value));
                     let intent = Intent::computed(began);
                     self.store(store, site, entry, bytes, typed, intent, &counters)
                         .await;
+                    // Counted once the write is done, so that whoever waits on the counter
+                    // reads the refreshed entry.
+                    Counters::add(&counters.refreshed);
                 }
                 Err(error) => self.log_unencodable(site, &error),
             }
