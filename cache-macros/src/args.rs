@@ -11,8 +11,8 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitStr, Path, Token};
 
 use self::value::{
-    parse_companion, parse_crate, parse_duration, parse_share, parse_template, parse_tenant,
-    parse_ttl, parse_version,
+    parse_codec, parse_companion, parse_compress_above, parse_crate, parse_duration, parse_share,
+    parse_template, parse_tenant, parse_ttl, parse_version,
 };
 use crate::duration::Use;
 
@@ -40,13 +40,22 @@ const OPTIONS: &[(&str, [bool; 3])] = &[
     ("stale_if_error", [true, false, false]),
     ("refresh_ahead", [true, false, false]),
     ("lock", [true, false, false]),
+    ("codec", [true, false, false]),
+    ("compress_above", [true, false, false]),
     ("tenant_entries", [false, false, true]),
     ("companion", [true, false, false]),
     ("crate", [true, true, true]),
 ];
 
 /// Options of `#[cached]` that `#[cache_put]` takes from the function it names.
-const TAKEN_FROM_FUNCTION: &[&str] = &["ttl", "version", "require_tenant", "stale_if_error"];
+const TAKEN_FROM_FUNCTION: &[&str] = &[
+    "ttl",
+    "version",
+    "require_tenant",
+    "stale_if_error",
+    "codec",
+    "compress_above",
+];
 
 impl Kind {
     pub(crate) fn name(self) -> &'static str {
@@ -114,6 +123,10 @@ pub(crate) struct CachedArgs {
     pub refresh_ahead: Option<(u16, Span)>,
     /// `lock` or `lock = "5s"`: the lease, in milliseconds.
     pub lock: Option<u64>,
+    /// `codec = "msgpack"`.
+    pub codec: Option<CodecArg>,
+    /// `compress_above = "4kb"` or `compress_above = false`.
+    pub compress_above: Option<CompressArg>,
     /// `#[cache_evict(function = quote)]`: every entry of that cached function;
     /// `#[cache_put(function = quote)]`: the cached function whose entry is written.
     pub function: Option<Path>,
@@ -123,6 +136,21 @@ pub(crate) struct CachedArgs {
     pub companion: Option<Companion>,
     /// `crate = "path"`: the runtime's path where it is renamed or re-exported.
     pub krate: Option<Path>,
+}
+
+/// A codec named by `codec = "…"`, with the span of its value.
+pub(crate) struct CodecArg {
+    /// The runtime's marker type of the codec: `json` or `msgpack`.
+    pub marker: &'static str,
+    pub span: Span,
+}
+
+/// What `compress_above = …` asks for, with the span of its value.
+pub(crate) enum CompressArg {
+    /// `compress_above = false`.
+    Off,
+    /// `compress_above = "4kb"` or `4096`: in bytes.
+    Above(u64, Span),
 }
 
 /// What `companion = …` asks for.
@@ -306,6 +334,16 @@ impl CachedArgs {
                     DEFAULT_LEASE_MS
                 };
                 set_once(&mut self.lock, lease, span, "lock")
+            }
+            "codec" => {
+                input.parse::<Token![=]>()?;
+                let codec = parse_codec(input)?;
+                set_once(&mut self.codec, codec, span, "codec")
+            }
+            "compress_above" => {
+                input.parse::<Token![=]>()?;
+                let threshold = parse_compress_above(input)?;
+                set_once(&mut self.compress_above, threshold, span, "compress_above")
             }
             "function" => {
                 input.parse::<Token![=]>()?;

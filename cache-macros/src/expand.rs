@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Ident, ItemFn, LitStr, Path};
 
-use crate::args::{self, CachedArgs, Companion, Kind};
+use crate::args::{self, CachedArgs, Companion, CompressArg, Kind};
 use crate::check::{self, Checked};
 use crate::fallback;
 use crate::signature;
@@ -78,6 +78,24 @@ fn spec(args: &CachedArgs, function: &ItemFn, checked: &Checked) -> TokenStream 
     }
     if let Some(lease) = args.lock {
         options.push(quote!(.lock(#lease)));
+    }
+    // Spanned at the option's value: a codec or compression whose cargo feature is off is
+    // reported there, by the runtime's marker trait (see `__private::features`).
+    if let Some(codec) = &args.codec {
+        let rt = args.private_at(codec.span);
+        let marker = Ident::new(codec.marker, codec.span);
+        options.push(quote_spanned!(codec.span=> .codec(#rt::codec::<#rt::#marker>())));
+    }
+    match &args.compress_above {
+        Some(CompressArg::Above(bytes, span)) => {
+            let rt = args.private_at(*span);
+            let bytes = proc_macro2::Literal::u64_unsuffixed(*bytes);
+            options.push(
+                quote_spanned!(*span=> .compress_above(#rt::compress_above::<#rt::Lz4>(#bytes))),
+            );
+        }
+        Some(CompressArg::Off) => options.push(quote!(.uncompressed())),
+        None => {}
     }
     quote! {
         #rt::Spec::new(

@@ -58,8 +58,8 @@ impl<R> CacheEntry<R> {
     /// What the function would return from the cache now, without running it: `None` on a miss.
     pub async fn peek(self) -> Option<R> {
         let codec = self.codec?;
-        let bytes = self.call.peek_bytes().await?;
-        (codec.decode)(&bytes)
+        let (bytes, format) = self.call.peek_bytes().await?;
+        (codec.decode)(&bytes, format)
     }
 
     /// What the function would return from the cache now for each entry, in order, read in
@@ -92,7 +92,10 @@ impl<R> CacheEntry<R> {
         found
             .into_iter()
             .zip(codecs)
-            .map(|(bytes, codec)| (codec?.decode)(&bytes?))
+            .map(|(found, codec)| {
+                let (bytes, format) = found?;
+                (codec?.decode)(&bytes, format)
+            })
             .collect()
     }
 
@@ -108,8 +111,8 @@ impl<R> CacheEntry<R> {
 
     /// Stores `result` as the entry, if it is cacheable (`Ok`, `Some`, or a plain value).
     pub async fn put(self, result: &R) {
-        if let Some(bytes) = self.codec.as_ref().and_then(|codec| (codec.encode)(result)) {
-            self.call.put_bytes(bytes).await;
+        if let Some(codec) = self.codec {
+            self.call.put_encoded(result, codec.encode).await;
         }
     }
 }

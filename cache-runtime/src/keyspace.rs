@@ -18,7 +18,6 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec;
 use crate::direct_stats::DirectCounters;
 use crate::engine::site::Ttl;
 use crate::engine::Engine;
@@ -169,7 +168,7 @@ impl<T: Serialize + DeserializeOwned> Keyspace<T> {
         let Some(target) = Target::resolve(key) else {
             return false;
         };
-        let Ok(bytes) = codec::encode(value) else {
+        let Ok(bytes) = to_json(value) else {
             DirectCounters::add(&target.counters().write_errors);
             return false;
         };
@@ -276,7 +275,7 @@ impl<T: Serialize + DeserializeOwned> Keyspace<T> {
             let Some(next) = change(value) else {
                 return Update::Unchanged;
             };
-            let Ok(bytes) = codec::encode(&next) else {
+            let Ok(bytes) = to_json(&next) else {
                 DirectCounters::add(&target.counters().write_errors);
                 return Update::Failed;
             };
@@ -298,8 +297,14 @@ impl<T: Serialize + DeserializeOwned> Keyspace<T> {
     }
 }
 
+/// Typed entries are plain JSON whatever codec `#[cached]` functions use, so that other clients
+/// (a Python service sharing the sessions) read and write them.
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<bytes::Bytes, serde_json::Error> {
+    serde_json::to_vec(value).map(bytes::Bytes::from)
+}
+
 fn decode<T: DeserializeOwned>(target: &Target, bytes: Option<&bytes::Bytes>) -> Option<T> {
-    match codec::decode(bytes?) {
+    match serde_json::from_slice(bytes?) {
         Ok(value) => Some(value),
         Err(error) => {
             DirectCounters::add(&target.counters().undecodable);

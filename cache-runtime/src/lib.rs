@@ -44,6 +44,10 @@
 //! - `refresh_ahead = 0.8`: after this share of the TTL, a hit is recomputed in the background
 //!   (owned or `&'static` arguments only).
 //! - `lock` / `lock = "5s"`: one computation per key across processes, under a Redis lease.
+//! - `codec = "msgpack"` (or `"json"`): this function's codec instead of the process's
+//!   ([`Codec`]); see the framing in the README.
+//! - `compress_above = "4kb"` (`b`, `kb`, `mb`; or a number of bytes) / `compress_above = false`:
+//!   compress larger encodings with LZ4, or never, instead of the process's threshold.
 //! - `companion = false` (no `<name>_cache`, for trait impls) or `companion = other_name`.
 //! - `crate = "path"`: the path of this crate where it is renamed or re-exported.
 //!
@@ -84,6 +88,13 @@
 //!   client certificate come from `CACHE_TLS_CA_FILE`, `CACHE_TLS_CERT_FILE` and
 //!   `CACHE_TLS_KEY_FILE` (or [`CacheBuilder::tls_ca_file`] and
 //!   [`CacheBuilder::tls_client_certificate`]), checked when the cache is built.
+//! - `msgpack`: the MessagePack codec (`codec = "msgpack"`, `CACHE_CODEC=msgpack`), through
+//!   rmp-serde.
+//! - `compress`: LZ4 compression of values above a size (`compress_above = "4kb"`,
+//!   `CACHE_COMPRESS_ABOVE`), through lz4_flex.
+//!
+//! An attribute that names a codec or compression whose feature is off does not compile, and
+//! says which feature to turn on.
 
 #![cfg_attr(
     not(test),
@@ -124,6 +135,7 @@ pub(crate) use crate::__private as private;
 
 pub use crate::breaker::BreakerState;
 pub use crate::cache::Cache;
+pub use crate::codec::Codec;
 pub use crate::config::{CacheBuilder, ConfigError};
 pub use crate::direct_stats::DirectStats;
 pub use crate::engine::invalidate::InvalidateError;

@@ -6,7 +6,7 @@ use syn::parse::discouraged::Speculative;
 use syn::parse::ParseStream;
 use syn::{Expr, Ident, Lit, LitBool, LitInt, LitStr, Path, Token};
 
-use super::{Companion, TtlArg};
+use super::{CodecArg, Companion, CompressArg, TtlArg};
 use crate::duration::{self, Use};
 
 pub(super) fn parse_duration(
@@ -178,4 +178,86 @@ pub(super) fn parse_crate(input: ParseStream<'_>) -> syn::Result<Path> {
     input
         .parse()
         .map_err(|error| syn::Error::new(error.span(), message))
+}
+
+/// The codecs `codec = "…"` takes: the name, and the runtime's marker type for it.
+const CODECS: &[&str] = &["json", "msgpack"];
+
+/// `codec = "msgpack"`.
+pub(super) fn parse_codec(input: ParseStream<'_>) -> syn::Result<CodecArg> {
+    let message = "`codec` is `\"json\"` (the default: plain JSON, readable by redis-cli) or `\"msgpack\"` (MessagePack, feature `msgpack`)";
+    if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        let name = literal.value();
+        return match CODECS.iter().find(|codec| **codec == name) {
+            Some(marker) => Ok(CodecArg {
+                marker,
+                span: literal.span(),
+            }),
+            None => Err(syn::Error::new(
+                literal.span(),
+                format!("unknown codec `{name}`: {message}"),
+            )),
+        };
+    }
+    if input.peek(Ident::peek_any) {
+        let name = input.call(Ident::parse_any)?;
+        if CODECS.contains(&name.to_string().as_str()) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("write the codec as a string: `codec = \"{name}\"`"),
+            ));
+        }
+        return Err(syn::Error::new(name.span(), message));
+    }
+    Err(input.error(message))
+}
+
+/// `compress_above = "4kb"`, `compress_above = 4096` (bytes) or `compress_above = false`.
+pub(super) fn parse_compress_above(input: ParseStream<'_>) -> syn::Result<CompressArg> {
+    let message = "`compress_above` is a size, e.g. `compress_above = \"4kb\"` (units: b, kb, mb; 1kb = 1024 bytes) or a number of bytes, or `false` to never compress";
+    if input.peek(LitBool) {
+        let value: LitBool = input.parse()?;
+        if value.value {
+            return Err(syn::Error::new(value.span, message));
+        }
+        return Ok(CompressArg::Off);
+    }
+    let (text, span) = if input.peek(LitStr) {
+        let literal: LitStr = input.parse()?;
+        (literal.value(), literal.span())
+    } else if input.peek(LitInt) {
+        let number: LitInt = input.parse()?;
+        if !number.suffix().is_empty() {
+            return Err(syn::Error::new(number.span(), message));
+        }
+        (number.base10_digits().to_owned(), number.span())
+    } else {
+        return Err(input.error(message));
+    };
+    size_bytes(&text)
+        .map(|bytes| CompressArg::Above(bytes, span))
+        .ok_or_else(|| syn::Error::new(span, format!("`{text}` is not a size: {message}")))
+        .and_then(|threshold| match threshold {
+            CompressArg::Above(bytes, _) if bytes > u64::from(u32::MAX) => Err(syn::Error::new(
+                span,
+                "`compress_above` is at most 4294967295 bytes (\"4095mb\")",
+            )),
+            threshold => Ok(threshold),
+        })
+}
+
+/// `"4kb"` -> 4096: digits and an optional unit (`b`, `kb`, `mb`, any case).
+fn size_bytes(text: &str) -> Option<u64> {
+    let digits_end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1 << 10,
+        "mb" => 1 << 20,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(scale)
 }

@@ -19,12 +19,12 @@ fn crate_replaces_every_runtime_path() {
     let cases = [
         (
             Kind::Cached,
-            r#"crate = "platform::cache", key = "q:{t}", ttl = Policy::StockPrice, tags = ["t:{t}"], tenant = a, stale_if_error = "1h", lock"#,
+            r#"crate = "platform::cache", key = "q:{t}", ttl = Policy::StockPrice, tags = ["t:{t}"], tenant = a, stale_if_error = "1h", lock, codec = "msgpack", compress_above = "4kb""#,
             "async fn f(a: String, t: String) -> Result<u32, String> { Ok(1) }",
         ),
         (
             Kind::Cached,
-            r#"crate = "platform::cache", ttl = "1m", refresh_ahead = 0.5"#,
+            r#"crate = "platform::cache", ttl = "1m", refresh_ahead = 0.5, compress_above = false"#,
             "async fn f<T: X>(t: T, n: u32) -> u32 { n }",
         ),
         (

@@ -7,6 +7,7 @@ use super::duration::{parse_duration, Bare};
 use super::error::{ConfigError, Setting};
 use super::known::{is_ours, unknown_variable, TTL_PREFIX};
 use super::CacheBuilder;
+use crate::codec::Codec;
 
 impl CacheBuilder {
     /// The defaults, overridden by the process environment.
@@ -157,6 +158,23 @@ impl CacheBuilder {
             "CACHE_TLS_CA_FILE" => self.tls.ca = path("CACHE_TLS_CA_FILE", &value),
             "CACHE_TLS_CERT_FILE" => self.tls.cert = path("CACHE_TLS_CERT_FILE", &value),
             "CACHE_TLS_KEY_FILE" => self.tls.key = path("CACHE_TLS_KEY_FILE", &value),
+            "CACHE_CODEC" => {
+                self.codec =
+                    Codec::named(&value).map_err(|message| ConfigError::new(name, message))?
+            }
+            "CACHE_COMPRESS_ABOVE" if value.trim().is_empty() => self.compress_above = None,
+            "CACHE_COMPRESS_ABOVE" => {
+                let bytes = value.trim().parse::<usize>().map_err(|_| {
+                    ConfigError::new(
+                        name,
+                        format!("`{value}` is not a number of bytes, e.g. 4096"),
+                    )
+                })?;
+                self.compress_above = Some(Setting {
+                    value: bytes,
+                    origin: "CACHE_COMPRESS_ABOVE",
+                });
+            }
             _ => {
                 if let Some(policy) = name.strip_prefix(TTL_PREFIX) {
                     self.overrides

@@ -26,6 +26,8 @@ pub(super) const VARIABLES: &[&str] = &[
     "CACHE_TLS_CERT_FILE",
     "CACHE_TLS_KEY_FILE",
     "CACHE_ALLOW_FLUSH",
+    "CACHE_CODEC",
+    "CACHE_COMPRESS_ABOVE",
 ];
 
 /// The prefix of per-policy TTL overrides.

@@ -16,6 +16,7 @@ use self::error::Setting;
 use self::tls::TlsFiles;
 use self::url::{redact, redis_client};
 use crate::cache::Cache;
+use crate::codec::{Codec, Format};
 use crate::engine::Engine;
 use crate::key::{KeyLayout, DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
 use crate::policy::{TtlOverrides, TtlPolicy};
@@ -60,6 +61,8 @@ pub struct CacheBuilder {
     local_ttl: Option<Duration>,
     overrides: TtlOverrides,
     allow_flush: bool,
+    codec: Codec,
+    compress_above: Option<Setting<usize>>,
 }
 
 impl Default for CacheBuilder {
@@ -97,6 +100,8 @@ impl CacheBuilder {
             local_ttl: None,
             overrides: TtlOverrides::default(),
             allow_flush: false,
+            codec: Codec::Json,
+            compress_above: None,
         }
     }
 
@@ -195,7 +200,8 @@ impl CacheBuilder {
         self
     }
 
-    /// Results whose JSON is larger than this are returned but not stored (default 1 MiB).
+    /// Results whose encoding (before compression) is larger than this are returned but not
+    /// stored (default 1 MiB). Compressed entries that would decompress past it are misses.
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = bytes;
         self
@@ -222,6 +228,23 @@ impl CacheBuilder {
     /// Redis TTL). Invalidations in any process drop the copies in every process (Redis pub/sub).
     pub fn local_tier(mut self, ttl: Duration) -> Self {
         self.local_ttl = Some(ttl);
+        self
+    }
+
+    /// The codec of functions whose attribute names none (default [`Codec::Json`]). Entries
+    /// written in another codec are misses, counted as `codec_mismatch`, and overwritten.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Compress (LZ4) encodings longer than `bytes`, for functions whose attribute has no
+    /// `compress_above` (default: never). Needs the `compress` feature.
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(Setting {
+            value: bytes,
+            origin: "CacheBuilder::compress_above",
+        });
         self
     }
 
@@ -267,6 +290,20 @@ impl CacheBuilder {
                 ),
             ));
         }
+        let compress_above = match self.compress_above {
+            Some(setting) if !cfg!(feature = "compress") => {
+                return Err(ConfigError::new(
+                    setting.origin,
+                    "compression needs the `compress` feature of cache-runtime, which is off in this build",
+                ));
+            }
+            setting => setting.map(|setting| setting.value),
+        };
+        let format = Format {
+            codec: self.codec,
+            compress_above,
+            max_bytes: self.max_value_bytes,
+        };
         let layout = KeyLayout::new(prefix.value, max_key_bytes.value);
         let store: Option<Box<dyn Store>> = match (&self.redis_url, self.enabled) {
             (_, false) => None,
@@ -331,12 +368,7 @@ impl CacheBuilder {
             }
         };
         let remote = store.as_ref().is_some_and(|store| store.name() != "memory");
-        let cache = Cache::new(Engine::new(
-            store,
-            layout,
-            self.overrides,
-            self.max_value_bytes,
-        ));
+        let cache = Cache::new(Engine::new(store, layout, self.overrides, format));
         if let (Some(interval), true) = (self.health_check_interval, remote) {
             cache.spawn_health_checks(interval);
         }

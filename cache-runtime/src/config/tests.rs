@@ -314,3 +314,43 @@ async fn unreadable_or_non_certificate_tls_files_name_their_variable() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn codec_settings_come_from_the_environment_and_bad_ones_name_their_variable() {
+    let builder = CacheBuilder::from_vars(vars(&[("CACHE_CODEC", "JSON")])).unwrap();
+    assert_eq!(builder.codec, crate::Codec::Json);
+    let builder = CacheBuilder::from_vars(vars(&[("CACHE_COMPRESS_ABOVE", "")])).unwrap();
+    assert!(builder.compress_above.is_none());
+    for (name, value) in [
+        ("CACHE_CODEC", "yaml"),
+        ("CACHE_COMPRESS_ABOVE", "4kb"),
+        ("CACHE_COMPRESS_ABOVE", "-1"),
+    ] {
+        let error = CacheBuilder::from_vars(vars(&[(name, value)])).unwrap_err();
+        assert_eq!(error.setting(), name, "{error}");
+    }
+}
+
+#[cfg(not(feature = "msgpack"))]
+#[test]
+fn message_pack_without_its_feature_says_so() {
+    let error = CacheBuilder::from_vars(vars(&[("CACHE_CODEC", "msgpack")])).unwrap_err();
+    assert_eq!(error.setting(), "CACHE_CODEC");
+    assert!(error.to_string().contains("`msgpack` feature"), "{error}");
+}
+
+#[cfg(not(feature = "compress"))]
+#[tokio::test]
+async fn compression_without_its_feature_says_so() {
+    let error = build(&[("CACHE_COMPRESS_ABOVE", "4096")])
+        .await
+        .unwrap_err();
+    assert_eq!(error.setting(), "CACHE_COMPRESS_ABOVE");
+    assert!(error.to_string().contains("`compress` feature"), "{error}");
+    let error = CacheBuilder::new()
+        .compress_above(1)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(error.setting(), "CacheBuilder::compress_above");
+}

@@ -27,8 +27,8 @@ impl<R, T> Copy for Adapter<R, T> {}
 pub struct Typing<T> {
     pub(crate) to_any: fn(&T) -> Arc<dyn Any + Send + Sync>,
     pub(crate) from_any: fn(&(dyn Any + Send + Sync)) -> Option<T>,
-    /// Decodes stored JSON straight into the kept form.
-    pub(crate) decode_any: fn(&[u8]) -> Option<Arc<dyn Any + Send + Sync>>,
+    /// Decodes stored bytes, in the reading site's format, straight into the kept form.
+    pub(crate) decode_any: crate::store::DecodeTyped,
 }
 
 impl<T> Clone for Typing<T> {

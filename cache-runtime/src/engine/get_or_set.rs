@@ -115,11 +115,12 @@ impl Engine {
             Lookup::Unreachable
         } else {
             let key = entry.key.as_str();
-            match self.lookup_local(store, key, with_remaining, &adapter, counters) {
+            let format = self.format(site);
+            match self.lookup_local(store, key, with_remaining, format, &adapter, counters) {
                 Some(lookup) => lookup,
                 None => {
                     let gens = gens.insert(self.generations(site, &entry));
-                    self.lookup(store, key, gens, with_remaining, &adapter, counters)
+                    self.lookup(store, key, gens, with_remaining, format, &adapter, counters)
                         .await
                 }
             }

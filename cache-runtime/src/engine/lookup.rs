@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use super::site::Site;
 use super::{Adapter, Engine};
-use crate::codec;
+use crate::codec::{DecodeError, Format};
 use crate::key::{EntryKey, Generations};
 use crate::metrics::Counters;
 use crate::store::{Basis, Found, Local, Read, Store};
@@ -36,6 +36,7 @@ impl Engine {
         store: &dyn Store,
         key: &str,
         with_remaining: bool,
+        format: Format,
         adapter: &Adapter<R, T>,
         counters: &Counters,
     ) -> Option<Lookup<T>> {
@@ -43,30 +44,34 @@ impl Engine {
             return None;
         }
         match store.get_local(key) {
-            Local::Hit(found) => Some(self.decode(key, found, Basis::default(), adapter, counters)),
+            Local::Hit(found) => {
+                Some(self.decode(key, found, Basis::default(), format, adapter, counters))
+            }
             Local::Miss => Some(Lookup::Miss(Basis::default())),
             Local::Ask => None,
         }
     }
 
     /// The lookup in the store, checked against `gens` in Redis.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn lookup<R, T: DeserializeOwned>(
         &self,
         store: &dyn Store,
         key: &str,
         gens: &Generations,
         with_remaining: bool,
+        format: Format,
         adapter: &Adapter<R, T>,
         counters: &Counters,
     ) -> Lookup<T> {
         let read = Read {
             remaining: with_remaining,
-            decode: adapter.typing.map(|typing| typing.decode_any),
+            decode: adapter.typing.map(|typing| (typing.decode_any, format)),
             gens: Some(gens),
         };
         match store.get(key, read).await {
             Ok(fetched) => match fetched.found {
-                Some(found) => self.decode(key, found, fetched.basis, adapter, counters),
+                Some(found) => self.decode(key, found, fetched.basis, format, adapter, counters),
                 None => {
                     if fetched.undecodable {
                         Counters::add(&counters.undecodable);
@@ -89,22 +94,30 @@ impl Engine {
     }
 
     /// A found entry as a `T`: a clone of the kept value, else decoded; bytes that are not a `T`
-    /// are a counted miss.
+    /// are a counted miss, and so are bytes of another codec (not logged per call).
     fn decode<R, T: DeserializeOwned>(
         &self,
         key: &str,
         found: Found,
         basis: Basis,
+        format: Format,
         adapter: &Adapter<R, T>,
         counters: &Counters,
     ) -> Lookup<T> {
         if let (Some(typed), Some(typing)) = (&found.typed, &adapter.typing) {
-            if let Some(value) = (typing.from_any)(&**typed) {
-                return Lookup::Hit(value, found.remaining, basis);
+            // The kept value was decoded by (or written from) a site of the entry's codec.
+            if format.reads(&found.value) {
+                if let Some(value) = (typing.from_any)(&**typed) {
+                    return Lookup::Hit(value, found.remaining, basis);
+                }
             }
         }
-        match codec::decode::<T>(&found.value) {
+        match format.decode::<T>(&found.value) {
             Ok(value) => Lookup::Hit(value, found.remaining, basis),
+            Err(DecodeError::Mismatch(_)) => {
+                Counters::add(&counters.codec_mismatch);
+                Lookup::Miss(basis)
+            }
             Err(error) => {
                 Counters::add(&counters.undecodable);
                 if let Some(held_back) = self.undecodable.admit() {

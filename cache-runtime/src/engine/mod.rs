@@ -37,6 +37,7 @@ use self::lease_token::LeaseTokens;
 use self::pending::Pending;
 use self::refreshing::Refreshing;
 use self::site::{Site, Ttl};
+use crate::codec::{EncodeError, Format};
 use crate::key::KeyLayout;
 use crate::metrics::{Counters, ErrorKind, LogGate, Stats};
 use crate::policy::TtlOverrides;
@@ -51,6 +52,8 @@ pub(crate) struct Engine {
     overrides: TtlOverrides,
     max_value_bytes: usize,
     counters: SiteCounters,
+    /// The process's codec and compression, for sites that choose neither.
+    format: Format,
     flights: Flights,
     refreshing: Refreshing,
     leases: LeaseTokens,
@@ -70,13 +73,14 @@ impl Engine {
         store: Option<Box<dyn Store>>,
         layout: KeyLayout,
         overrides: TtlOverrides,
-        max_value_bytes: usize,
+        format: Format,
     ) -> Self {
         Self {
             store,
             layout,
             overrides,
-            max_value_bytes,
+            max_value_bytes: format.max_bytes,
+            format,
             counters: SiteCounters::default(),
             flights: Flights::default(),
             refreshing: Refreshing::default(),
@@ -149,6 +153,11 @@ impl Engine {
         }
     }
 
+    /// How `site` encodes and decodes: its own codec and compression, else the process's.
+    pub(crate) fn format(&self, site: &Site) -> Format {
+        self.format.with(site.spec.codec, site.spec.compression)
+    }
+
     /// The counters of `site` in this engine: a few loads, no lock (see `engine::counters`).
     #[inline]
     pub(crate) fn counters(&self, site: &'static Site) -> &Counters {
@@ -171,10 +180,10 @@ impl Engine {
         }
     }
 
-    fn log_unencodable(&self, site: &'static Site, error: &serde_json::Error) {
+    pub(crate) fn log_unencodable(&self, site: &'static Site, error: &EncodeError) {
         Counters::add(&self.counters(site).unencodable);
         if site.first_unencodable() {
-            tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not cached (logged once per function)");
+            tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded and is not cached (logged once per function)");
         }
     }
 }

@@ -11,7 +11,6 @@ use tracing::Instrument;
 use super::site::Site;
 use super::write::Intent;
 use super::{Adapter, Engine};
-use crate::codec;
 use crate::key::EntryKey;
 use crate::metrics::Counters;
 use crate::store::Basis;
@@ -94,7 +93,7 @@ impl Engine {
         };
         let result = body.await;
         if let Some(value) = (adapter.get)(&result) {
-            match codec::encode(value) {
+            match self.format(site).encode(value) {
                 Ok(bytes) => {
                     let typed = adapter.typing.map(|typing| (typing.to_any)(value));
                     let intent = Intent::computed(&began);

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::codec::{Codec, Compression};
 use crate::key;
 use crate::policy::TtlPolicy;
 
@@ -35,6 +36,9 @@ pub struct Spec {
     pub(crate) stale_if_error: Option<Duration>,
     pub(crate) refresh_permille: u16,
     pub(crate) lock: Option<Duration>,
+    /// `codec = "…"`; `None`: the process's.
+    pub(crate) codec: Option<Codec>,
+    pub(crate) compression: Compression,
 }
 
 impl Spec {
@@ -58,6 +62,8 @@ impl Spec {
             stale_if_error: None,
             refresh_permille: 0,
             lock: None,
+            codec: None,
+            compression: Compression::Default,
         }
     }
 
@@ -76,6 +82,25 @@ impl Spec {
     /// `lock = "5s"`: one computation across processes, under a lease of this length.
     pub const fn lock(mut self, lease_ms: u64) -> Self {
         self.lock = Some(Duration::from_millis(lease_ms));
+        self
+    }
+
+    /// `codec = "msgpack"`: this codec instead of the process's (see `__private::codec`).
+    pub const fn codec(mut self, codec: Codec) -> Self {
+        self.codec = Some(codec);
+        self
+    }
+
+    /// `compress_above = "4kb"`: compress encodings longer than `bytes`, whatever the process's
+    /// threshold (see `__private::compression`).
+    pub const fn compress_above(mut self, bytes: usize) -> Self {
+        self.compression = Compression::Above(bytes);
+        self
+    }
+
+    /// `compress_above = false`: never compress, whatever the process's threshold.
+    pub const fn uncompressed(mut self) -> Self {
+        self.compression = Compression::Off;
         self
     }
 

@@ -7,7 +7,6 @@ use serde::de::DeserializeOwned;
 use super::site::Site;
 use super::Adapter;
 use super::Engine;
-use crate::codec;
 use crate::key::{self, EntryKey};
 use crate::metrics::Counters;
 use crate::store::{Read, Store};
@@ -36,7 +35,7 @@ impl Engine {
         match store.get(&key::stale_key(&entry.key), read).await {
             Ok(fetched) => {
                 let found = fetched.found?;
-                let value = codec::decode::<T>(&found.value).ok()?;
+                let value = self.format(site).decode::<T>(&found.value).ok()?;
                 Counters::add(&counters.stale);
                 // The call's span is the current one: the function has returned.
                 super::trace::record(&tracing::Span::current(), super::trace::Outcome::Stale);

@@ -12,7 +12,6 @@ use super::invalidate::MARK_WINDOW;
 use super::lease::Lease;
 use super::site::Site;
 use super::{Adapter, Engine, Share};
-use crate::codec;
 use crate::key::{self, EntryKey, Generations};
 use crate::metrics::Counters;
 use crate::store::{Basis, Began, Guard, Index, Read, Seen, Store, Typed, Write};
@@ -37,6 +36,7 @@ impl Engine {
         F: Future<Output = R>,
     {
         let key = entry.key.as_str();
+        let format = self.format(site);
         if flight::is_computing(key) {
             Counters::add(&counters.reentered);
             if site.first_reentered() {
@@ -52,7 +52,7 @@ impl Engine {
             Counters::add(&counters.waited);
             match follower.outcome().await.as_deref() {
                 Some(Outcome::Value(bytes)) => {
-                    if let Ok(value) = codec::decode::<T>(bytes) {
+                    if let Ok(value) = format.decode::<T>(bytes) {
                         return (adapter.wrap)(value);
                     }
                     break None;
@@ -80,7 +80,7 @@ impl Engine {
         let lease = match site.spec.lock {
             Some(lease) => match self.lease(store, key, &gens, lease, counters).await {
                 Lease::Filled(bytes) => {
-                    if let Ok(value) = codec::decode::<T>(&bytes) {
+                    if let Ok(value) = format.decode::<T>(&bytes) {
                         leader.publish(Outcome::Value(bytes));
                         return (adapter.wrap)(value);
                     }
@@ -111,7 +111,7 @@ impl Engine {
             // Nothing to write (the store is unreachable) and nobody waiting: skip the encoding,
             // the main cost of a call while the breaker is open.
             Some(_) if write.is_none() && !leader.has_followers() => Outcome::Uncached(None),
-            Some(value) => match codec::encode(value) {
+            Some(value) => match format.encode(value) {
                 Ok(bytes) => {
                     // When the read just found the store unreachable, a write would only add
                     // its own timeout to this call.

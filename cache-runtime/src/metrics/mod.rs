@@ -34,9 +34,15 @@ pub struct PolicyStats {
     pub errors: u64,
     /// Entries that could not be decoded as the function's type; treated as misses.
     pub undecodable: u64,
+    /// Entries in another codec than the function's (JSON read by a `codec = "msgpack"` site or
+    /// the reverse, during a change of codec), or frames that cannot be opened (an unknown
+    /// frame, a compressed entry that does not decompress or would decompress past the maximum
+    /// value size); treated as misses and overwritten, not logged.
+    pub codec_mismatch: u64,
     /// Results not stored because they exceeded the maximum value size.
     pub oversized: u64,
-    /// Results not stored because JSON cannot encode them (e.g. a map keyed by tuples).
+    /// Results not stored because their codec cannot encode them (e.g. a map keyed by tuples
+    /// in JSON).
     pub unencodable: u64,
     /// Calls that skipped the cache by rule: a tenant was required and none was in scope, or
     /// a type parameter in the return position turned out to be a `Result`.
@@ -63,6 +69,7 @@ impl PolicyStats {
         self.misses += other.misses;
         self.errors += other.errors;
         self.undecodable += other.undecodable;
+        self.codec_mismatch += other.codec_mismatch;
         self.oversized += other.oversized;
         self.unencodable += other.unencodable;
         self.bypassed += other.bypassed;

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::codec::Format;
 pub use crate::engine::site::{Eviction, Site, Spec, Ttl};
 use crate::engine::trace::{self, Outcome};
 use crate::engine::Engine;
@@ -175,22 +176,25 @@ impl Call {
         }
     }
 
-    /// Reads this call's entry without computing it.
-    pub(crate) async fn peek_bytes(self) -> Option<bytes::Bytes> {
+    /// Reads this call's entry without computing it, with the format to decode it in.
+    pub(crate) async fn peek_bytes(self) -> Option<(bytes::Bytes, Format)> {
         let (engine, site, entry) = self.finish()?;
-        engine.peek(site, &entry).await
+        let bytes = engine.peek(site, &entry).await?;
+        Some((bytes, engine.format(site)))
     }
 
     /// Reads the entries of `calls` without computing them: one `MGET` per cache in use.
-    pub(crate) async fn peek_many(calls: Vec<Call>) -> Vec<Option<bytes::Bytes>> {
+    pub(crate) async fn peek_many(calls: Vec<Call>) -> Vec<Option<(bytes::Bytes, Format)>> {
         let mut found = vec![None; calls.len()];
         // The keys (with their positions) of each cache, in the order the caches first appear.
         type Batch = (Arc<Engine>, Vec<(usize, &'static Site, EntryKey)>);
         let mut batches: Vec<Batch> = Vec::new();
+        let mut formats = vec![None; calls.len()];
         for (position, call) in calls.into_iter().enumerate() {
             let Some((engine, site, entry)) = call.finish() else {
                 continue;
             };
+            formats[position] = Some(engine.format(site));
             match batches.iter_mut().find(|(e, _)| Arc::ptr_eq(e, &engine)) {
                 Some((_, keys)) => keys.push((position, site, entry)),
                 None => batches.push((engine, vec![(position, site, entry)])),
@@ -211,13 +215,23 @@ impl Call {
             }
         }
         found
+            .into_iter()
+            .zip(formats)
+            .map(|(bytes, format)| Some((bytes?, format?)))
+            .collect()
     }
 
-    /// Stores encoded bytes as this call's entry.
-    pub(crate) async fn put_bytes(self, bytes: bytes::Bytes) {
+    /// Stores `result`, encoded by `encode` in the site's format, as this call's entry.
+    pub(crate) async fn put_encoded<R>(
+        self,
+        result: &R,
+        encode: fn(&R, Format) -> Option<bytes::Bytes>,
+    ) {
         if let Some((engine, site, entry)) = self.finish() {
-            let span = trace::put(site);
-            engine.put(site, &entry, bytes).instrument(span).await;
+            if let Some(bytes) = encode(result, engine.format(site)) {
+                let span = trace::put(site);
+                engine.put(site, &entry, bytes).instrument(span).await;
+            }
         }
     }
 
@@ -230,19 +244,14 @@ impl Call {
         let Some((engine, site, entry)) = self.finish_storable::<R, T>() else {
             return;
         };
-        match crate::codec::encode(value) {
+        match engine.format(site).encode(value) {
             Ok(bytes) => {
                 engine
                     .put(site, &entry, bytes)
                     .instrument(trace::put(site))
                     .await
             }
-            Err(error) => {
-                Counters::add(&engine.counters(site).unencodable);
-                if site.first_unencodable() {
-                    tracing::warn!(function = site.path(), %error, "cache: result cannot be encoded as JSON and is not stored (logged once per function)");
-                }
-            }
+            Err(error) => engine.log_unencodable(site, &error),
         }
     }
 
@@ -336,6 +345,7 @@ fn generic_result<R, T>() -> bool {
 }
 
 mod bounds;
+mod features;
 mod instance;
 pub mod normalise;
 mod probe;
@@ -344,4 +354,7 @@ pub mod shape;
 pub use self::bounds::{
     cache_value, result_must_be_send_and_sync, stale_if_error_needs_a_result, tenant_id,
     CacheValue, FallibleResult, KeyArg, SharedResult, TenantId,
+};
+pub use self::features::{
+    codec, compress_above, json, msgpack, EnabledCodec, EnabledCompression, Lz4,
 };

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 pub use super::probe::Probe;
+use crate::codec::Format;
 pub use crate::engine::{Adapter, Share, Typing};
 
 fn typing<T>() -> Option<Typing<T>>
@@ -14,8 +15,8 @@ where
     Some(Typing {
         to_any: |value| Arc::new(value.clone()),
         from_any: |any| any.downcast_ref::<T>().cloned(),
-        decode_any: |bytes| {
-            let value: T = crate::codec::decode(bytes).ok()?;
+        decode_any: |bytes, format| {
+            let value: T = format.decode(bytes).ok()?;
             Some(Arc::new(value))
         },
     })
@@ -153,18 +154,18 @@ impl<R> NotCloned<R> for Probe<R> {
     }
 }
 
-/// Encoding and decoding of the cached part of `R`, for `CacheEntry`.
+/// Encoding and decoding of the cached part of `R` in a site's format, for `CacheEntry`.
 pub struct Codec<R> {
-    pub(crate) decode: fn(&[u8]) -> Option<R>,
-    pub(crate) encode: fn(&R) -> Option<bytes::Bytes>,
+    pub(crate) decode: fn(&[u8], Format) -> Option<R>,
+    pub(crate) encode: fn(&R, Format) -> Option<bytes::Bytes>,
 }
 
-fn encode<T: super::bounds::CacheValue>(value: Option<&T>) -> Option<bytes::Bytes> {
-    value.and_then(|value| crate::codec::encode(value).ok())
+fn encode<T: super::bounds::CacheValue>(value: Option<&T>, format: Format) -> Option<bytes::Bytes> {
+    value.and_then(|value| format.encode(value).ok())
 }
 
-fn decode<T: super::bounds::CacheValue>(bytes: &[u8]) -> Option<T> {
-    crate::codec::decode::<T>(bytes).ok()
+fn decode<T: super::bounds::CacheValue>(bytes: &[u8], format: Format) -> Option<T> {
+    format.decode::<T>(bytes).ok()
 }
 
 /// `Result<T, E>` with a storable `T`.
@@ -176,8 +177,8 @@ pub trait CodecResult<R> {
 impl<T: super::bounds::CacheValue, E> CodecResult<Result<T, E>> for &&Probe<Result<T, E>> {
     fn codec(&self) -> Option<Codec<Result<T, E>>> {
         Some(Codec {
-            decode: |bytes| decode::<T>(bytes).map(Ok),
-            encode: |result| encode(result.as_ref().ok()),
+            decode: |bytes, format| decode::<T>(bytes, format).map(Ok),
+            encode: |result, format| encode(result.as_ref().ok(), format),
         })
     }
 }
@@ -191,8 +192,8 @@ pub trait CodecOption<R> {
 impl<T: super::bounds::CacheValue> CodecOption<Option<T>> for &&Probe<Option<T>> {
     fn codec(&self) -> Option<Codec<Option<T>>> {
         Some(Codec {
-            decode: |bytes| decode::<T>(bytes).map(Some),
-            encode: |option| encode(option.as_ref()),
+            decode: |bytes, format| decode::<T>(bytes, format).map(Some),
+            encode: |option, format| encode(option.as_ref(), format),
         })
     }
 }
@@ -207,7 +208,7 @@ impl<R: super::bounds::CacheValue> CodecPlain<R> for &Probe<R> {
     fn codec(&self) -> Option<Codec<R>> {
         Some(Codec {
             decode: decode::<R>,
-            encode: |value| encode(Some(value)),
+            encode: |value, format| encode(Some(value), format),
         })
     }
 }

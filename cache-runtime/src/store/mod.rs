@@ -29,6 +29,7 @@ pub(crate) mod tiered;
 
 use self::health::StoreHealth;
 use crate::breaker::BreakerState;
+use crate::codec::Format;
 use crate::key::{GenTarget, Generations, Scope};
 use crate::metrics::StoreStats;
 
@@ -88,8 +89,9 @@ pub(crate) struct Found {
 /// A decoded value kept by in-process stores, so that a hit clones it instead of decoding JSON.
 pub(crate) type Typed = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
-/// Decodes stored bytes into a [`Typed`] value, for stores that keep one.
-pub(crate) type DecodeTyped = fn(&[u8]) -> Option<Typed>;
+/// Decodes stored bytes into a [`Typed`] value in the reading site's format, for stores that
+/// keep one.
+pub(crate) type DecodeTyped = fn(&[u8], Format) -> Option<Typed>;
 
 /// Names a key deleted together with each deleted key (the stale copy beside an entry).
 pub(crate) type Companion = fn(&str) -> String;
@@ -99,8 +101,9 @@ pub(crate) type Companion = fn(&str) -> String;
 pub(crate) struct Read<'a> {
     /// Also return the time the entry has left.
     pub(crate) remaining: bool,
-    /// For stores that copy remote entries in-process: keep the copy decoded with this.
-    pub(crate) decode: Option<DecodeTyped>,
+    /// For stores that copy remote entries in-process: keep the copy decoded with this, in this
+    /// format.
+    pub(crate) decode: Option<(DecodeTyped, Format)>,
     /// What a Redis entry is checked against (see `redis::generation`); without them, Redis
     /// answers a miss.
     pub(crate) gens: Option<&'a Generations>,

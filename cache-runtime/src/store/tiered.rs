@@ -160,7 +160,9 @@ impl TieredStore {
             typed,
         }) = &mut fetched.found
         {
-            *typed = read.decode.and_then(|decode| decode(value));
+            *typed = read
+                .decode
+                .and_then(|(decode, format)| decode(value, format));
             let write = Write {
                 key: key.to_owned(),
                 value: value.clone(),
