@@ -36,8 +36,8 @@ mod workload;
 use alternatives::drive::{fill, stampede, steady, Keys, Path, Run, Window, HOT_KEYS};
 use alternatives::table::{note_misses, print, Row};
 use alternatives::{
-    cached_crate_lookup, handwritten, lookup, moka_get_or_insert, prepare, CACHED_CRATE_URL,
-    VALUE_BYTES,
+    cached_crate_lookup, handwritten, lookup, lookup_binary, moka_get_or_insert, prepare,
+    CACHED_CRATE_URL, VALUE_BYTES,
 };
 
 const CALLERS: [usize; 3] = [1, 16, 256];
@@ -65,6 +65,11 @@ fn paths(caches: &Caches, connection: &redis::aio::MultiplexedConnection) -> Vec
             "#[cached] JSON (Redis)",
             Some(&caches.redis),
             |id| async move { lookup(id).await.is_ok() },
+        ),
+        Path::new(
+            "#[cached] MessagePack (Redis)",
+            Some(&caches.redis),
+            |id| async move { lookup_binary(id).await.is_ok() },
         ),
         Path::new(
             "#[cached] local tier",

@@ -67,6 +67,13 @@ pub(crate) async fn lookup(id: u64) -> Result<StockAnalysis, String> {
     Ok(body())
 }
 
+/// The same with the MessagePack codec (feature `msgpack`), the binary codec compared with the
+/// `cached` crate's (which stores MessagePack too).
+#[cached(key = "compare_bin:{id}", ttl = Policy::AiAnalysis, codec = "msgpack")]
+pub(crate) async fn lookup_binary(id: u64) -> Result<StockAnalysis, String> {
+    Ok(body())
+}
+
 /// The `cached` crate's own attribute over its async Redis store (values in MessagePack).
 /// `#[concurrent_cached]` is its macro for stores whose operations can fail; it has no single
 /// flight (`sync_writes` exists for in-memory stores only).
