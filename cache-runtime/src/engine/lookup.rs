@@ -90,7 +90,7 @@ impl Engine {
 
     /// A found entry as a `T`: a clone of the kept value, else decoded; bytes that are not a `T`
     /// are a counted miss.
-    fn decode<R, T: DeserializeOwned>(
+    pub(super) fn decode<R, T: DeserializeOwned>(
         &self,
         key: &str,
         found: Found,
