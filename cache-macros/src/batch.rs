@@ -24,9 +24,18 @@ pub(crate) struct BatchInfo {
 
 /// Options that act on one computation of one key, which a batch does not have.
 const SINGLE_CALL_ONLY: &[(&str, &str)] = &[
-    ("lock", "a lease per key would hold a whole batch up on each of its inputs"),
-    ("refresh_ahead", "a refresh recomputes one input, and a batch computes them together"),
-    ("stale_if_error", "a batch returns a map, not a `Result` a stale copy could stand in for"),
+    (
+        "lock",
+        "a lease per key would hold a whole batch up on each of its inputs",
+    ),
+    (
+        "refresh_ahead",
+        "a refresh recomputes one input, and a batch computes them together",
+    ),
+    (
+        "stale_if_error",
+        "a batch returns a map, not a `Result` a stale copy could stand in for",
+    ),
 ];
 
 /// The batch argument, when `batch = …` is given; every problem at once.
@@ -39,7 +48,9 @@ pub(crate) fn read(args: &CachedArgs, function: &ItemFn) -> syn::Result<Option<B
         if let Some((_, why)) = SINGLE_CALL_ONLY.iter().find(|(option, _)| option == name) {
             errors.push(syn::Error::new(
                 *span,
-                format!("`{name}` does not apply to a batch: {why}; remove it, or cache single calls"),
+                format!(
+                    "`{name}` does not apply to a batch: {why}; remove it, or cache single calls"
+                ),
             ));
         }
     }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use cache_runtime::{cached, tenant, CacheBuilder, Policy};
+use cache_runtime::{cached, tenant, CacheBuilder, CacheEntry, Policy};
 use cache_tests::inspect::{policy, redis_cache, total_errors};
 use cache_tests::RedisServer;
 use redis::aio::MultiplexedConnection;
@@ -77,7 +77,10 @@ async fn redis_reads_every_input_with_one_mget_and_computes_only_the_missing() {
     let mut redis = server.connection().await;
     cache
         .scope(async {
-            assert_eq!(quotes(strings(&["A", "B", "C"])).await, prices(&["A", "B", "C"]));
+            assert_eq!(
+                quotes(strings(&["A", "B", "C"])).await,
+                prices(&["A", "B", "C"])
+            );
             assert_eq!(MISSING_RECEIVED.take(), [strings(&["A", "B", "C"])]);
 
             reset_stats(&mut redis).await;
@@ -204,6 +207,38 @@ async fn with_redis_killed_the_body_gets_every_input() {
             assert_eq!(killed_quotes(strings(&all)).await, prices(&all));
             assert_eq!(KILLED_RECEIVED.take(), [strings(&all)]);
             assert!(total_errors(&cache) > 0, "the outage is counted");
+        })
+        .await;
+}
+
+static SINGLE_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cached(key = "single:{ticker}", ttl = "1h")]
+async fn single_quote(ticker: &str) -> Option<f64> {
+    SINGLE_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Some(price(ticker))
+}
+
+#[tokio::test]
+async fn put_many_writes_entries_that_calls_and_peek_many_read() {
+    let server = RedisServer::start();
+    let cache = redis_cache(&server).await;
+    cache
+        .scope(async {
+            let (a, b) = (Some(1.5), Some(2.5));
+            CacheEntry::put_many([(single_quote_cache("A"), &a), (single_quote_cache("B"), &b)])
+                .await;
+            let entries = vec![
+                single_quote_cache("A"),
+                single_quote_cache("B"),
+                single_quote_cache("C"),
+            ];
+            assert_eq!(
+                CacheEntry::peek_many(entries).await,
+                [Some(a), Some(b), None]
+            );
+            assert_eq!(single_quote("B").await, b);
+            assert_eq!(cache_tests::inspect::runs(&SINGLE_RUNS), 0);
         })
         .await;
 }

@@ -40,7 +40,12 @@ async fn commands(redis: &mut MultiplexedConnection) -> HashMap<String, u64> {
     info.lines()
         .filter_map(|line| {
             let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest.strip_prefix("calls=")?.split(',').next()?.parse().ok()?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
             Some((name.to_owned(), calls))
         })
         .collect()
@@ -187,7 +192,8 @@ async fn filler(id: u32) -> String {
 
 #[tokio::test]
 async fn under_allkeys_lru_eviction_an_invalidation_is_never_undone() {
-    let server = RedisServer::start_with(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
+    let server =
+        RedisServer::start_with(&["--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
     let cache = redis_cache(&server).await;
     let mut redis = server.connection().await;
     cache

@@ -2,7 +2,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{Ident, ItemFn};
+use syn::{FnArg, Ident, ItemFn, Pat};
 
 use super::{probe, spec};
 use crate::args::CachedArgs;
@@ -56,6 +56,18 @@ pub(super) fn expand(
         sig,
         block,
     } = function;
+    // The body rebinds the batch argument with its pattern (`mut tickers`); the signature only
+    // hands it on, where a `mut` would be unused.
+    let mut sig = sig.clone();
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(typed) = input {
+            if let Pat::Ident(pat) = &mut *typed.pat {
+                if pat.ident == *param {
+                    pat.mutability = None;
+                }
+            }
+        }
+    }
     let output = signature::output_type(&sig.output);
     let stmts = &block.stmts;
     quote! {

@@ -90,7 +90,10 @@ impl Engine {
         let fetched = if keyed.is_empty() || (self.pending.any() && !self.replay().await) {
             None
         } else {
-            let keys: Vec<String> = keyed.iter().map(|(_, entry, _)| entry.key.clone()).collect();
+            let keys: Vec<String> = keyed
+                .iter()
+                .map(|(_, entry, _)| entry.key.clone())
+                .collect();
             let gens: Vec<Generations> = keyed.iter().map(|(_, _, gens)| gens.clone()).collect();
             match store.get_many(&keys, &gens).await {
                 Ok(fetched) if fetched.len() == keys.len() => Some(fetched),

@@ -40,8 +40,17 @@ impl Engine {
         T: Serialize + DeserializeOwned,
         F: Future<Output = R>,
     {
-        self.serve(site, entry, adapter, share, body, span, false, |_, _, _, _| {})
-            .await
+        self.serve(
+            site,
+            entry,
+            adapter,
+            share,
+            body,
+            span,
+            false,
+            |_, _, _, _| {},
+        )
+        .await
     }
 
     /// [`Engine::get_or_set`] with early refresh: a hit in the last part of its TTL is returned

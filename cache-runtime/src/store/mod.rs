@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub(crate) mod health;
 pub(crate) mod direct;
+pub(crate) mod health;
 pub(crate) mod memory;
 pub(crate) mod redis;
 pub(crate) mod tiered;
