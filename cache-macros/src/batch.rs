@@ -123,7 +123,7 @@ pub(crate) fn read(args: &CachedArgs, function: &ItemFn) -> syn::Result<Option<B
         Some(lit) => {
             if let Ok(parsed) = template::parse(lit) {
                 let names_element = parsed.pieces.iter().any(
-                    |piece| matches!(piece, Piece::Arg(placeholder) if placeholder.root == element.unraw().to_string()),
+                    |piece| matches!(piece, Piece::Arg(placeholder) if element.unraw() == placeholder.root),
                 );
                 if !names_element {
                     errors.push(syn::Error::new(
