@@ -144,12 +144,13 @@ async fn partial_quotes(tickers: Vec<String>) -> HashMap<String, f64> {
 }
 
 #[tokio::test]
-async fn inputs_the_body_leaves_out_are_absent_and_not_cached() {
+async fn inputs_the_body_leaves_out_are_absent_and_not_cached_and_repeats_run_once() {
     let server = RedisServer::start();
     let cache = redis_cache(&server).await;
     cache
         .scope(async {
-            let answer = partial_quotes(strings(&["A", "xB"])).await;
+            // `A` twice: it reaches the body once.
+            let answer = partial_quotes(strings(&["A", "xB", "A"])).await;
             assert_eq!(answer, prices(&["A"]));
             assert_eq!(partial_quotes(strings(&["A", "xB"])).await, prices(&["A"]));
             assert_eq!(

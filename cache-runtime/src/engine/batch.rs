@@ -73,8 +73,11 @@ impl Engine {
         let adapter = Adapter::<V, V>::plain();
         let mut keyed: Vec<(K, EntryKey, Generations)> = Vec::with_capacity(inputs.len());
         let mut unkeyed = Vec::new();
+        let mut seen = std::collections::HashSet::with_capacity(inputs.len());
         for (input, entry) in inputs {
             match entry {
+                // An input given twice is looked up, computed and written once.
+                Some(entry) if !seen.insert(entry.key.clone()) => {}
                 Some(entry) => {
                     let gens = self.generations(site, &entry);
                     keyed.push((input, entry, gens));
