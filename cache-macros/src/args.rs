@@ -44,6 +44,7 @@ const OPTIONS: &[(&str, [bool; 3])] = &[
     ("compress_above", [true, false, false]),
     ("tenant_entries", [false, false, true]),
     ("companion", [true, false, false]),
+    ("batch", [true, false, false]),
     ("crate", [true, true, true]),
 ];
 
@@ -136,6 +137,10 @@ pub(crate) struct CachedArgs {
     pub companion: Option<Companion>,
     /// `crate = "path"`: the runtime's path where it is renamed or re-exported.
     pub krate: Option<Path>,
+    /// `batch = ticker`: the function takes a `Vec` of inputs, each named so in the key.
+    pub batch: Option<Ident>,
+    /// Every option given, with the span of its name, for checks of combinations.
+    pub given: Vec<(String, Span)>,
 }
 
 /// A codec named by `codec = "…"`, with the span of its value.
@@ -278,6 +283,7 @@ impl CachedArgs {
                 ),
             ));
         }
+        self.given.push((name.clone(), span));
         if !kind.allows(&name) {
             if input.peek(Token![=]) {
                 input.parse::<Token![=]>()?;
@@ -360,6 +366,16 @@ impl CachedArgs {
                 input.parse::<Token![=]>()?;
                 let companion = parse_companion(input)?;
                 set_once(&mut self.companion, companion, span, "companion")
+            }
+            "batch" => {
+                input.parse::<Token![=]>()?;
+                let element: Ident = input.parse().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`batch` names one input of the `Vec` argument as the key template calls it, e.g. `batch = ticker` with `key = \"quote:{ticker}\"`",
+                    )
+                })?;
+                set_once(&mut self.batch, element, span, "batch")
             }
             "crate" => {
                 input.parse::<Token![=]>()?;

@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ItemFn, LitStr};
 
 use crate::args::{CachedArgs, Kind, TtlArg};
+use crate::batch::{self, BatchInfo};
 use crate::diagnostic::combine;
 use crate::signature::{self, FnInfo, Reference};
 use crate::template::{self, Field, Piece, Placeholder};
@@ -21,6 +22,8 @@ pub(crate) struct Checked {
     /// The arguments the key, the tags and the tenant read, for the companion's signature.
     pub(crate) used: Vec<String>,
     pub(crate) receiver: bool,
+    /// `batch = …`: the `Vec` argument and what the key calls one of its inputs.
+    pub(crate) batch: Option<BatchInfo>,
 }
 
 /// Checks the attribute against the function, reporting every problem at once.
@@ -69,8 +72,18 @@ pub(crate) fn check(
     }
     let mut used = Vec::new();
     let mut receiver = false;
+    let batch = collect(&mut errors, batch::read(args, function));
     let (key, tags, tenant) = match signature::read(function) {
-        Ok(info) => {
+        Ok(mut info) => {
+            if let Some(batch) = &batch {
+                // The key names one input, not the `Vec` of them.
+                info.params.retain(|param| param.ident != batch.param);
+            }
+            if let Some(element) = &args.batch {
+                info.params.push(signature::Param {
+                    ident: element.clone(),
+                });
+            }
             receiver = info.receiver.is_some();
             if let Some((_, span)) = args.refresh_ahead {
                 errors.extend(owned_arguments(function, span).err());
@@ -115,6 +128,7 @@ pub(crate) fn check(
             tenant,
             used,
             receiver,
+            batch,
         }),
     }
 }

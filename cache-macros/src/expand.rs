@@ -11,6 +11,7 @@ use crate::check::{self, Checked};
 use crate::fallback;
 use crate::signature;
 
+mod batch;
 mod companion;
 mod invalidation;
 #[cfg(test)]
@@ -252,6 +253,9 @@ fn parts(args: &CachedArgs, function: &ItemFn, checked: &Checked, kind: Kind) ->
 // Everything that depends on the return type is spanned on it (on `T` in `Result<T, E>`), so that
 // a type the cache cannot store is reported there, once.
 fn expand(args: &CachedArgs, function: &ItemFn, checked: Checked) -> TokenStream {
+    if let Some(info) = &checked.batch {
+        return batch::expand(args, function, &checked, info);
+    }
     let Parts {
         prelude,
         call,

@@ -11,6 +11,7 @@
 use proc_macro::TokenStream;
 
 mod args;
+mod batch;
 mod check;
 mod diagnostic;
 mod duration;

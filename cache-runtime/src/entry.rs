@@ -117,6 +117,41 @@ impl<R> CacheEntry<R> {
     }
 }
 
+impl<R> CacheEntry<R> {
+    /// Stores each result as its entry, if it is cacheable, every write issued at once: on
+    /// Redis they share the one multiplexed connection and go out as one pipelined flight.
+    /// The counterpart of [`peek_many`](CacheEntry::peek_many).
+    ///
+    /// ```
+    /// use cache_runtime::{cached, CacheEntry, Policy};
+    ///
+    /// #[cached(key = "quote:{ticker}", ttl = Policy::StockPrice)]
+    /// async fn quote(ticker: &str) -> Option<f64> {
+    ///     None
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_runtime::ConfigError> {
+    /// let cache = cache_runtime::CacheBuilder::new().build().await?;
+    /// cache.scope(async {
+    ///     let (a, b) = (Some(4.0), Some(2.5));
+    ///     CacheEntry::put_many([(quote_cache("7203"), &a), (quote_cache("6758"), &b)]).await;
+    ///     assert_eq!(quote("6758").await, Some(2.5)); // served from the cache
+    /// }).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn put_many<'a>(entries: impl IntoIterator<Item = (CacheEntry<R>, &'a R)>)
+    where
+        R: 'a,
+    {
+        let puts = entries.into_iter().filter_map(|(entry, result)| {
+            let encode = entry.codec.as_ref()?.encode;
+            Some(entry.call.put_encoded(result, encode))
+        });
+        futures_util::future::join_all(puts).await;
+    }
+}
+
 impl<R> fmt::Debug for CacheEntry<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheEntry")

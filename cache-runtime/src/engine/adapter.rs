@@ -15,6 +15,18 @@ pub struct Adapter<R, T> {
     pub(crate) typing: Option<Typing<T>>,
 }
 
+impl<T> Adapter<T, T> {
+    /// A value cached as it is, decoded from its bytes on every hit (batch entries).
+    pub(crate) fn plain() -> Self {
+        Adapter {
+            get: |value| Some(value),
+            wrap: |value| value,
+            failed: |_| false,
+            typing: None,
+        }
+    }
+}
+
 impl<R, T> Clone for Adapter<R, T> {
     fn clone(&self) -> Self {
         *self

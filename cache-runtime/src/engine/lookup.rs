@@ -95,7 +95,7 @@ impl Engine {
 
     /// A found entry as a `T`: a clone of the kept value, else decoded; bytes that are not a `T`
     /// are a counted miss, and so are bytes of another codec (not logged per call).
-    fn decode<R, T: DeserializeOwned>(
+    pub(super) fn decode<R, T: DeserializeOwned>(
         &self,
         key: &str,
         found: Found,

@@ -9,6 +9,7 @@
 //! [`stale`] (`stale_if_error`), [`refresh`] (`refresh_ahead`); [`invalidate`] deletes.
 
 mod adapter;
+pub(crate) mod batch;
 mod counters;
 mod flight;
 mod get_or_set;

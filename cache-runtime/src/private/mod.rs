@@ -10,6 +10,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::codec::Format;
+pub use crate::engine::batch::Batch;
 pub use crate::engine::site::{Eviction, Site, Spec, Ttl};
 use crate::engine::trace::{self, Outcome};
 use crate::engine::Engine;
@@ -143,6 +144,35 @@ impl Call {
                 body.instrument(span).await
             }
         }
+    }
+
+    /// `#[cached(batch = …)]`, first step: reads the entry of each input, whose key `key`
+    /// builds, in one round trip. Inputs whose entry is not in use (no cache, an argument that
+    /// cannot be a key, no tenant where one is required) go to the function and are not stored.
+    /// See `engine::batch`.
+    pub async fn lookup_many<K, V, S>(
+        site: &'static Site,
+        inputs: Vec<K>,
+        key: impl Fn(&K) -> Call,
+    ) -> Batch<K, V, S>
+    where
+        K: Eq + std::hash::Hash + Clone,
+        V: DeserializeOwned,
+        S: std::hash::BuildHasher + Default,
+    {
+        let span = trace::get_or_set(site);
+        let Some(engine) = Engine::current().filter(|engine| engine.enabled()) else {
+            trace::record(&span, Outcome::Bypass);
+            return Batch::uncached(site, inputs);
+        };
+        let inputs = inputs
+            .into_iter()
+            .map(|input| {
+                let entry = key(&input).finish().map(|(_, _, entry)| entry);
+                (input, entry)
+            })
+            .collect();
+        engine.lookup_many(site, inputs).instrument(span).await
     }
 
     /// The full key of this call in the cache and tenant in use here, `None` when none is.
