@@ -12,10 +12,10 @@
 
 pub mod coins;
 pub mod config;
-pub mod error;
 pub mod policy;
-pub mod provider;
 pub mod update;
+
+pub use example_support::{error, provider, shutdown_signal};
 
 use std::sync::Arc;
 
@@ -69,27 +69,4 @@ pub fn router(state: AppState) -> Router {
 /// Runs the request with the state's cache as the one `#[cached]` functions use.
 async fn in_cache(State(state): State<AppState>, request: Request, next: Next) -> Response {
     state.cache.scope(next.run(request)).await
-}
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

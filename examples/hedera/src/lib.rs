@@ -16,11 +16,11 @@
 #![warn(missing_docs)]
 
 pub mod config;
-pub mod error;
 pub mod policy;
-pub mod provider;
 pub mod rates;
 pub mod sessions;
+
+pub use example_support::{error, provider, shutdown_signal};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,28 +104,4 @@ pub fn router(state: AppState, per_minute: u64) -> Router {
 /// Runs the request with the state's cache as the one `#[cached]` functions and keyspaces use.
 async fn in_cache(State(state): State<AppState>, request: Request, next: Next) -> Response {
     state.cache.scope(next.run(request)).await
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }
