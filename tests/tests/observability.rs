@@ -95,8 +95,16 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
 fn capture(level: LevelFilter) -> (Capture, tracing::subscriber::DefaultGuard) {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone().with_filter(level));
-    (capture, tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    // A callsite first hit while no subscriber wanted it caches that; ask every callsite again.
+    tracing::callsite::rebuild_interest_cache();
+    (capture, guard)
 }
+
+/// The tests of this file one at a time: a subscriber is per thread, but callsites' interest is
+/// process-wide, so a test on another thread calling the same callsites could change what this
+/// one's subscriber is shown (seen on a loaded machine: a `HIT` event missing).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 static TRACED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
@@ -110,6 +118,7 @@ const TRACED: &str = "observability::traced";
 
 #[tokio::test]
 async fn a_miss_and_a_hit_have_spans_with_their_outcome_and_no_key_at_debug() {
+    let _serial = SERIAL.lock().await;
     let server = RedisServer::start();
     let cache = redis_cache(&server).await;
     let (capture, _guard) = capture(LevelFilter::DEBUG);
@@ -140,6 +149,7 @@ async fn keyed(ticker: &str) -> Result<u64, String> {
 
 #[tokio::test]
 async fn the_key_is_recorded_at_trace_and_invalidations_have_spans() {
+    let _serial = SERIAL.lock().await;
     let server = RedisServer::start();
     let cache = redis_cache(&server).await;
     let (capture, _guard) = capture(LevelFilter::TRACE);
@@ -170,6 +180,7 @@ async fn unreachable(n: u32) -> Option<u32> {
 
 #[tokio::test]
 async fn a_call_while_redis_is_unreachable_is_a_fallback() {
+    let _serial = SERIAL.lock().await;
     // A port with no server behind it: connection refused.
     let url = format!("redis://127.0.0.1:{}/", cache_tests::free_port());
     let cache = CacheBuilder::new()
@@ -192,6 +203,7 @@ async fn alternating(n: u32) -> u32 {
 
 #[tokio::test]
 async fn each_cache_counts_its_own_calls_of_one_function_when_calls_alternate() {
+    let _serial = SERIAL.lock().await;
     let server = RedisServer::start();
     let (redis, memory) = (
         redis_cache(&server).await,
