@@ -17,8 +17,8 @@ pub struct Warmed {
     pub failed: usize,
 }
 
-/// A call's result as warming sees it: did it fail? `Err` and `None` did; a plain value and
-/// `()` did not.
+/// A call's result as warming sees it: did it fail? `Err` and `None` did, `()` did not. A
+/// function returning a plain value is warmed through a closure giving `()` or `Some(value)`.
 pub trait WarmOutcome {
     /// Whether the call failed (and so stored nothing).
     fn failed(&self) -> bool;
@@ -86,7 +86,7 @@ where
 /// ```
 /// # use cache_runtime::{cached, warm_with_progress};
 /// # #[cached(key = "square:{n}", ttl = "5m")]
-/// # async fn square(n: u64) -> u64 { n * n }
+/// # async fn square(n: u64) -> Option<u64> { n.checked_mul(n) }
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let mut seen = Vec::new();

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 /// Whether `python3` with the `redis` module is here; says why not on stderr.
 fn python_with_redis() -> bool {
-    match Command::new("python3").args(["-c", "import redis"]).output() {
+    match Command::new("python3")
+        .args(["-c", "import redis"])
+        .output()
+    {
         Ok(output) if output.status.success() => true,
         Ok(output) => {
             eprintln!(

@@ -128,7 +128,12 @@ async fn popular_names_the_hot_keys_first() {
                     cold += 1;
                 }
             }
-            [item_cache(1).key(), item_cache(2).key(), item_cache(3).key()].map(Option::unwrap)
+            [
+                item_cache(1).key(),
+                item_cache(2).key(),
+                item_cache(3).key(),
+            ]
+            .map(Option::unwrap)
         })
         .await;
     assert_eq!(cache.popular("warming::item", 3), hot);

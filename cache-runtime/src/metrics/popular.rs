@@ -49,8 +49,7 @@ impl Popular {
         let call = self.calls.fetch_add(1, Ordering::Relaxed);
         let weight = if call < EXACT {
             1
-        } else if call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SAMPLE.trailing_zeros()) == 0
-        {
+        } else if call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SAMPLE.trailing_zeros()) == 0 {
             SAMPLE
         } else {
             return;
