@@ -73,6 +73,35 @@ impl Cache {
         Engine::current().map(|engine| Cache { engine })
     }
 
+    /// The full keys of the `n` entries of `function` requested most through this cache since
+    /// start-up, most requested first: approximate, counted in bounded memory (64 keys per
+    /// function; see [`warm`](crate::warm) for the rest of warming). `function` is its path, as
+    /// for [`Cache::invalidate_function`]. Calls of `#[cached(batch = …)]` are not counted.
+    ///
+    /// ```
+    /// use cache_runtime::cached;
+    ///
+    /// #[cached(key = "quote:{ticker}", ttl = "5m")]
+    /// async fn quote(ticker: &str) -> Option<f64> {
+    ///     Some(1.0)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_runtime::ConfigError> {
+    /// let cache = cache_runtime::CacheBuilder::new().build().await?;
+    /// cache.scope(async {
+    ///     for ticker in ["7203", "7203", "6758"] {
+    ///         quote(ticker).await;
+    ///     }
+    /// }).await;
+    /// let function = concat!(module_path!(), "::quote");
+    /// assert_eq!(cache.popular(function, 1), ["v1:_:quote:7203"]);
+    /// # Ok(()) }
+    /// ```
+    pub fn popular(&self, function: &str, n: usize) -> Vec<String> {
+        self.engine.popular(function, n)
+    }
+
     /// Deletes one entry by its full key (as returned by a function's `key` companion).
     pub async fn invalidate_key(&self, key: &str) -> Result<u64, InvalidateError> {
         invalidation("key", self.engine.delete_keys(vec![key.to_owned()])).await

@@ -2,8 +2,10 @@
 //! it (`quote_cache("7203")` next to `#[cached] async fn quote(ticker: &str)`).
 
 use std::fmt;
+use std::future::Future;
 
 use crate::engine::invalidate::InvalidateError;
+use crate::engine::refresh_now;
 use crate::private::shape::Codec;
 use crate::private::Call;
 
@@ -118,6 +120,51 @@ impl<R> CacheEntry<R> {
 }
 
 impl<R> CacheEntry<R> {
+    /// Recomputes and stores this entry now, whatever the cache holds, and returns the result:
+    /// give it the call of the function with the same arguments. That call's read of this one
+    /// key is skipped, its body runs, and a cacheable result (`Ok`, `Some`, a plain value)
+    /// replaces the entry, as on a miss (an `Err` or `None` leaves the entry as it was). Calls
+    /// of other keys inside it are served as usual. A future that does not call the function
+    /// (any `async` block giving an `R`) works too: its cacheable result is then
+    /// [`put`](CacheEntry::put).
+    ///
+    /// The companion cannot run the body by itself: it takes only the arguments that the key
+    /// reads, and holds no borrow of them.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use cache_runtime::cached;
+    ///
+    /// static PRICE: AtomicU32 = AtomicU32::new(100);
+    ///
+    /// #[cached(key = "quote:{ticker}", ttl = "5m")]
+    /// async fn quote(ticker: &str) -> Option<u32> {
+    ///     Some(PRICE.load(Ordering::Relaxed))
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_runtime::ConfigError> {
+    /// let cache = cache_runtime::CacheBuilder::new().build().await?;
+    /// cache.scope(async {
+    ///     assert_eq!(quote("7203").await, Some(100));
+    ///     PRICE.store(105, Ordering::Relaxed);
+    ///     assert_eq!(quote("7203").await, Some(100)); // cached
+    ///     assert_eq!(quote_cache("7203").refresh_with(quote("7203")).await, Some(105));
+    ///     assert_eq!(quote("7203").await, Some(105)); // the refreshed entry
+    /// }).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn refresh_with<F: Future<Output = R>>(self, call: F) -> R {
+        let Some(key) = self.key() else {
+            return call.await;
+        };
+        let (result, stored) = refresh_now::run(key, call).await;
+        if !stored {
+            self.put(&result).await;
+        }
+        result
+    }
+
     /// Stores each result as its entry, if it is cacheable, every write issued at once: on
     /// Redis they share the one multiplexed connection and go out as one pipelined flight.
     /// The counterpart of [`peek_many`](CacheEntry::peek_many).

@@ -126,6 +126,7 @@ mod metrics;
 mod policy;
 mod store;
 pub mod tenant;
+mod warm;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]
@@ -146,6 +147,7 @@ pub use crate::keyspace::Update;
 pub use crate::maintenance::{MaintenanceError, MAX_LISTED_KEYS};
 pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};
 pub use crate::policy::{Policy, TtlPolicy};
+pub use crate::warm::{warm, warm_with_progress, WarmOutcome, Warmed};
 pub use cache_macros::{cache_evict, cache_put, cached, keyspace, TtlPolicy};
 
 /// The README's Rust blocks as doctests: compiled, and run where they need no server, so the

@@ -94,6 +94,15 @@ impl SiteCounters {
             .flat_map(|slots| slots.iter().filter_map(OnceLock::get))
     }
 
+    /// The `n` most requested keys of the function at `function` (see `metrics::popular`).
+    pub(crate) fn popular(&self, function: &str, n: usize) -> Vec<String> {
+        let held = self
+            .each()
+            .filter(|counters| counters.function == function)
+            .flat_map(|counters| counters.popular.snapshot());
+        crate::metrics::popular::top(held, n)
+    }
+
     /// Stats by policy (the sum of its functions) and by function.
     pub(crate) fn snapshot(
         &self,

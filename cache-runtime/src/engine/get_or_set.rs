@@ -16,6 +16,7 @@ use serde::Serialize;
 use tracing::Span;
 
 use super::lookup::Lookup;
+use super::refresh_now;
 use super::site::Site;
 use super::trace::{self, Outcome};
 use super::write::Miss;
@@ -108,6 +109,10 @@ impl Engine {
         // primitives avoid by consuming the task's budget.
         tokio::task::coop::consume_budget().await;
         let counters = self.counters(site);
+        counters.popular.record(&entry.key);
+        // A forced refresh (`CacheEntry::refresh_with`) reads the store only for what its write
+        // is based on, and skips the in-process copy, which has no such basis.
+        let forced = refresh_now::take(&entry.key);
         // While an invalidation waits for the store, nothing is served from it: what it holds
         // may be what was invalidated.
         let mut gens = None;
@@ -116,7 +121,12 @@ impl Engine {
         } else {
             let key = entry.key.as_str();
             let format = self.format(site);
-            match self.lookup_local(store, key, with_remaining, format, &adapter, counters) {
+            let local = if forced {
+                None
+            } else {
+                self.lookup_local(store, key, with_remaining, format, &adapter, counters)
+            };
+            match local {
                 Some(lookup) => lookup,
                 None => {
                     let gens = gens.insert(self.generations(site, &entry));
@@ -124,6 +134,10 @@ impl Engine {
                         .await
                 }
             }
+        };
+        let lookup = match lookup {
+            Lookup::Hit(_, _, basis) if forced => Lookup::Miss(basis),
+            lookup => lookup,
         };
         let write = match lookup {
             Lookup::Hit(value, remaining, basis) => {

@@ -19,6 +19,7 @@ mod lease_token;
 mod lookup;
 mod pending;
 mod refresh;
+pub(crate) mod refresh_now;
 mod refreshing;
 pub(crate) mod site;
 mod stale;
@@ -157,6 +158,11 @@ impl Engine {
     /// How `site` encodes and decodes: its own codec and compression, else the process's.
     pub(crate) fn format(&self, site: &Site) -> Format {
         self.format.with(site.spec.codec, site.spec.compression)
+    }
+
+    /// The `n` most requested full keys of `function` in this engine, most requested first.
+    pub(crate) fn popular(&self, function: &str, n: usize) -> Vec<String> {
+        self.counters.popular(function, n)
     }
 
     /// The counters of `site` in this engine: a few loads, no lock (see `engine::counters`).

@@ -79,6 +79,8 @@ pub(crate) struct Counters {
     pub(crate) reentered: Count,
     pub(crate) superseded: Count,
     pub(crate) waited: Count,
+    /// The most requested keys, for warming.
+    pub(crate) popular: super::popular::Popular,
     #[cfg(feature = "metrics")]
     exported: super::export::SiteMetrics,
 }
@@ -107,6 +109,7 @@ impl Counters {
                 reentered: count("cache_reentered_total"),
                 superseded: count("cache_superseded_total"),
                 waited: count("cache_single_flight_waits_total"),
+                popular: Default::default(),
                 exported,
             }
         }

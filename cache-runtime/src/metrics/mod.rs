@@ -6,6 +6,7 @@ mod counters;
 #[cfg(feature = "metrics")]
 mod export;
 mod kind;
+pub(crate) mod popular;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
