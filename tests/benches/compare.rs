@@ -36,8 +36,8 @@ mod workload;
 use alternatives::drive::{fill, stampede, steady, Keys, Path, Run, Window, HOT_KEYS};
 use alternatives::table::{note_misses, print, Row};
 use alternatives::{
-    cached_crate_lookup, handwritten, lookup, lookup_binary, moka_get_or_insert, prepare,
-    CACHED_CRATE_URL, VALUE_BYTES,
+    batch_inputs, cached_crate_lookup, handwritten, lookup, lookup_batch, lookup_binary,
+    moka_get_or_insert, prepare, BATCH, CACHED_CRATE_URL, VALUE_BYTES,
 };
 
 const CALLERS: [usize; 3] = [1, 16, 256];
@@ -70,6 +70,22 @@ fn paths(caches: &Caches, connection: &redis::aio::MultiplexedConnection) -> Vec
             "#[cached] MessagePack (Redis)",
             Some(&caches.redis),
             |id| async move { lookup_binary(id).await.is_ok() },
+        ),
+        Path::new(
+            "#[cached] batch of 10 inputs (Redis)",
+            Some(&caches.redis),
+            |n| async move { lookup_batch(batch_inputs(n)).await.len() == BATCH as usize },
+        ),
+        Path::new(
+            "#[cached] 10 single calls at once (Redis)",
+            Some(&caches.redis),
+            |n| async move {
+                let calls = batch_inputs(n).into_iter().map(lookup);
+                futures_util::future::join_all(calls)
+                    .await
+                    .iter()
+                    .all(Result::is_ok)
+            },
         ),
         Path::new(
             "#[cached] local tier",

@@ -74,6 +74,21 @@ pub(crate) async fn lookup_binary(id: u64) -> Result<StockAnalysis, String> {
     Ok(body())
 }
 
+/// How many inputs one batch call asks for, in the batch rows.
+pub(crate) const BATCH: u64 = 10;
+
+/// A batch call (`#[cached(batch = …)]`): one `MGET` for [`BATCH`] inputs, the body once for
+/// the missing ones.
+#[cached(batch = id, key = "compare_batch:{id}", ttl = Policy::AiAnalysis)]
+pub(crate) async fn lookup_batch(ids: Vec<u64>) -> std::collections::HashMap<u64, StockAnalysis> {
+    ids.into_iter().map(|id| (id, body())).collect()
+}
+
+/// The inputs of the `n`-th batch call: `BATCH` consecutive ones, disjoint between calls.
+pub(crate) fn batch_inputs(n: u64) -> Vec<u64> {
+    (n * BATCH..(n + 1) * BATCH).collect()
+}
+
 /// The `cached` crate's own attribute over its async Redis store (values in MessagePack).
 /// `#[concurrent_cached]` is its macro for stores whose operations can fail; it has no single
 /// flight (`sync_writes` exists for in-memory stores only).
