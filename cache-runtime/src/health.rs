@@ -79,8 +79,8 @@ impl Health {
 
 /// The health of the cache in use here (see [`crate::Cache::current`]).
 pub async fn health() -> Health {
-    match crate::Cache::current() {
-        Some(cache) => cache.health().await,
+    match Engine::current() {
+        Some(engine) => check(&engine).await,
         None => Health::without_store(
             "disabled",
             "no cache is installed: call cache_runtime::init_from_env() at start-up",

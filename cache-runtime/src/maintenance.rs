@@ -4,9 +4,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::cache::Cache;
 use crate::engine::invalidate::InvalidateError;
 use crate::store::StoreError;
-use crate::{tenant, Cache};
+use crate::tenant;
 
 /// The most keys one [`Cache::keys`] call returns.
 pub const MAX_LISTED_KEYS: usize = 10_000;

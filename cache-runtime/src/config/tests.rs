@@ -318,7 +318,7 @@ async fn unreadable_or_non_certificate_tls_files_name_their_variable() {
 #[tokio::test]
 async fn codec_settings_come_from_the_environment_and_bad_ones_name_their_variable() {
     let builder = CacheBuilder::from_vars(vars(&[("CACHE_CODEC", "JSON")])).unwrap();
-    assert_eq!(builder.codec, crate::Codec::Json);
+    assert_eq!(builder.codec, crate::codec::Codec::Json);
     let builder = CacheBuilder::from_vars(vars(&[("CACHE_COMPRESS_ABOVE", "")])).unwrap();
     assert!(builder.compress_above.is_none());
     for (name, value) in [
