@@ -140,3 +140,34 @@ async fn popular_names_the_hot_keys_first() {
     assert_eq!(cache.popular("warming::item", 1), hot[..1]);
     assert!(cache.popular("warming::nothing", 3).is_empty());
 }
+
+static OUTAGE_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(key = "outage_quote:{n}", ttl = "1m")]
+async fn outage_quote(n: u32) -> Result<u32, String> {
+    OUTAGE_RUNS.fetch_add(1, Ordering::SeqCst);
+    Ok(n * 2)
+}
+
+#[tokio::test]
+async fn warming_through_a_redis_killed_half_way_runs_every_input_and_reports_no_failure() {
+    let mut server = RedisServer::start();
+    let cache = redis_cache(&server).await;
+    let before = cache
+        .scope(cache_runtime::warm(0..10, 2, outage_quote))
+        .await;
+    assert_eq!((before.done, before.failed), (10, 0));
+    assert_eq!(runs(&OUTAGE_RUNS), 10);
+    // Redis dies: warming still calls every input, and a cache failure is not the function's.
+    server.kill();
+    let during = cache
+        .scope(cache_runtime::warm(10..20, 2, outage_quote))
+        .await;
+    assert_eq!((during.done, during.failed), (10, 0), "{:?}", cache.stats());
+    assert_eq!(runs(&OUTAGE_RUNS), 20, "every input ran its function");
+    assert!(
+        policy(&cache, "warming::outage_quote").errors > 0,
+        "the outage is counted: {:?}",
+        cache.stats()
+    );
+}
