@@ -1,7 +1,8 @@
 //! The value codec: how a function's result becomes the bytes of an entry, and back.
 //!
 //! JSON is the default, written exactly as `serde_json::to_vec` writes it, so that
-//! `redis-cli GET` and clients in other languages read what we store. MessagePack (feature
+//! `redis-cli GET` and clients in other languages read what we store (in Redis, inside the
+//! envelope that carries the entry's generation stamp: `store::redis::generation`). MessagePack (feature
 //! `msgpack`) and LZ4 compression above a size (feature `compress`) are opt-in, per attribute
 //! (`codec = "msgpack"`, `compress_above = "4kb"`) or for the whole process (`CACHE_CODEC`,
 //! `CACHE_COMPRESS_ABOVE`).
