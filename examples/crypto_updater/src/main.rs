@@ -12,40 +12,20 @@ use crypto_updater::config::ServiceConfig;
 use crypto_updater::provider::Provider;
 use crypto_updater::update::spawn_prewarm;
 use crypto_updater::{router, shutdown_signal, AppState};
-use tracing_subscriber::EnvFilter;
+use example_support::Started;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let config = match ServiceConfig::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("crypto_updater: invalid setting: {error}");
-            return ExitCode::from(2);
-        }
+    let Started {
+        config,
+        cache,
+        listener,
+    } = match example_support::start("crypto_updater", ServiceConfig::from_env, |c| c.bind_addr)
+        .await
+    {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let cache = match cache_runtime::init_from_env().await {
-        Ok(cache) => cache,
-        Err(error) => {
-            eprintln!("crypto_updater: invalid cache setting: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(config.bind_addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!(
-                "crypto_updater: cannot listen on {} (BIND_ADDR): {error}",
-                config.bind_addr
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(addr = %config.bind_addr, backend = cache.stats().backend, "crypto_updater listening");
     let (delay, rate) = (config.provider_delay, config.provider_failure_rate);
     let provider = CoinProvider {
         coins: Provider::new("coingecko", delay, rate),
@@ -61,11 +41,5 @@ async fn main() -> ExitCode {
     if let Some(prewarm) = prewarm {
         prewarm.task.abort();
     }
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("crypto_updater: server error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    example_support::finish("crypto_updater", served)
 }

@@ -6,42 +6,20 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use example_support::Started;
 use kessan::config::ServiceConfig;
 use kessan::{router, shutdown_signal, AppState, Market};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let config = match ServiceConfig::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("kessan: invalid setting: {error}");
-            return ExitCode::from(2);
-        }
+    let Started {
+        config,
+        cache,
+        listener,
+    } = match example_support::start("kessan", ServiceConfig::from_env, |c| c.bind_addr).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let cache = match cache_runtime::init_from_env().await {
-        Ok(cache) => cache,
-        Err(error) => {
-            eprintln!("kessan: invalid cache setting: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(config.bind_addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!(
-                "kessan: cannot listen on {} (BIND_ADDR): {error}",
-                config.bind_addr
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(addr = %config.bind_addr, backend = cache.stats().backend, "kessan listening");
     let state = AppState::new(
         cache,
         Arc::new(Market::from_config(&config)),
@@ -52,11 +30,5 @@ async fn main() -> ExitCode {
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("kessan: server error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    example_support::finish("kessan", served)
 }
