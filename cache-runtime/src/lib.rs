@@ -142,7 +142,7 @@ pub use crate::direct_stats::DirectStats;
 pub use crate::engine::invalidate::InvalidateError;
 pub use crate::entry::CacheEntry;
 pub use crate::health::{health, Health, MemoryHealth, RedisHealth};
-pub use crate::key::Tag;
+pub use crate::key::{cluster_key, Tag};
 pub use crate::keyspace::Update;
 pub use crate::maintenance::{MaintenanceError, MAX_LISTED_KEYS};
 pub use crate::metrics::{InvalidationStats, PolicyStats, Stats, StoreStats};

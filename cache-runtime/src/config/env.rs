@@ -75,11 +75,17 @@ impl CacheBuilder {
                     origin: "REDIS_URL",
                 });
             }
-            "REDIS_CLUSTER_NODES" if !value.trim().is_empty() => {
-                return Err(ConfigError::new(
-                    name,
-                    "Redis Cluster is not supported yet: point REDIS_URL at a single server (or a proxy) and unset REDIS_CLUSTER_NODES",
-                ));
+            "REDIS_CLUSTER_NODES" => {
+                let nodes: Vec<String> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|node| !node.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                self.cluster_nodes = (!nodes.is_empty()).then_some(Setting {
+                    value: nodes,
+                    origin: "REDIS_CLUSTER_NODES",
+                });
             }
             "REDIS_CONNECTION_TIMEOUT" | "CACHE_CONNECT_TIMEOUT_MS" => {
                 let (origin, other, bare) = if name == "REDIS_CONNECTION_TIMEOUT" {

@@ -14,13 +14,14 @@ mod url;
 pub use self::error::ConfigError;
 use self::error::Setting;
 use self::tls::TlsFiles;
-use self::url::{redact, redis_client};
+use self::url::{cluster_client, redact, redis_client};
 use crate::cache::Cache;
 use crate::codec::{Codec, Format};
 use crate::engine::Engine;
 use crate::key::{KeyLayout, DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
 use crate::policy::{TtlOverrides, TtlPolicy};
 use crate::store::memory::MemoryStore;
+use crate::store::redis::connection::Connector;
 use crate::store::redis::{RedisSettings, RedisStore};
 use crate::store::tiered::TieredStore;
 use crate::store::{Store, StoreError};
@@ -47,6 +48,7 @@ use crate::store::{Store, StoreError};
 pub struct CacheBuilder {
     enabled: bool,
     redis_url: Option<Setting<String>>,
+    cluster_nodes: Option<Setting<Vec<String>>>,
     prefix: Setting<String>,
     operation_timeout: Duration,
     write_timeout: Duration,
@@ -77,6 +79,7 @@ impl CacheBuilder {
         Self {
             enabled: true,
             redis_url: None,
+            cluster_nodes: None,
             prefix: Setting {
                 value: "v1".to_owned(),
                 origin: "CacheBuilder::prefix",
@@ -114,9 +117,38 @@ impl CacheBuilder {
         self
     }
 
-    /// Use the in-process store, even if a Redis URL was set.
+    /// Use the Redis Cluster that `nodes` belong to (`redis://host:port`, `rediss://…` or bare
+    /// `host:port`; one reachable node is enough, the client learns the others), instead of the
+    /// in-process store or a single server. The `redis` crate's cluster client routes each
+    /// command to the master of its slot and follows redirections and failovers; keys carry a
+    /// hash tag (see the README's key layout). Wins over [`CacheBuilder::redis_url`].
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), cache_runtime::ConfigError> {
+    /// let cache = cache_runtime::CacheBuilder::new()
+    ///     .cluster_nodes(["redis://node1:6379", "redis://node2:6379", "node3:6379"])
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(cache.stats().backend, "redis");
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster_nodes<I, S>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cluster_nodes = Some(Setting {
+            value: nodes.into_iter().map(Into::into).collect(),
+            origin: "CacheBuilder::cluster_nodes",
+        });
+        self
+    }
+
+    /// Use the in-process store, even if a Redis URL or cluster nodes were set.
     pub fn in_process(mut self) -> Self {
         self.redis_url = None;
+        self.cluster_nodes = None;
         self
     }
 
@@ -304,8 +336,17 @@ impl CacheBuilder {
             compress_above,
             max_bytes: self.max_value_bytes,
         };
-        let layout = KeyLayout::new(prefix.value, max_key_bytes.value);
-        let store: Option<Box<dyn Store>> = match (&self.redis_url, self.enabled) {
+        let mut layout = KeyLayout::new(prefix.value, max_key_bytes.value);
+        // Cluster nodes win over a URL: the second seed's configuration sets both.
+        let target = match (&self.cluster_nodes, &self.redis_url) {
+            (Some(nodes), _) => Some((
+                nodes.origin,
+                nodes.value.iter().map(|node| redact(node)).collect::<Vec<_>>().join(","),
+            )),
+            (None, Some(url)) => Some((url.origin, redact(&url.value))),
+            (None, None) => None,
+        };
+        let store: Option<Box<dyn Store>> = match (target, self.enabled) {
             (_, false) => None,
             (None, true) => {
                 if let Some(variable) = self.tls.first_set() {
@@ -316,16 +357,31 @@ impl CacheBuilder {
                 }
                 Some(Box::new(MemoryStore::new(self.memory_max_bytes)))
             }
-            (Some(url), true) => {
+            (Some((origin, shown)), true) => {
                 // The Redis client, its deadlines and the local tier's subscriber run on tokio;
                 // without a runtime they would panic on first use.
                 if tokio::runtime::Handle::try_current().is_err() {
                     return Err(ConfigError::new(
-                        url.origin,
+                        origin,
                         "the Redis store needs a tokio runtime (with I/O and time enabled): build the cache from inside one, e.g. in `#[tokio::main]`",
                     ));
                 }
-                let client = redis_client(url, &self.tls)?;
+                let connector = match (&self.cluster_nodes, &self.redis_url) {
+                    (Some(nodes), _) => {
+                        if self.redis_url.is_some() {
+                            tracing::info!("cache: REDIS_CLUSTER_NODES is set, so REDIS_URL is not used");
+                        }
+                        layout = layout.on_cluster();
+                        let (client, nodes) =
+                            cluster_client(nodes, &self.tls, self.connect_timeout.value)?;
+                        Connector::cluster(client, nodes, self.connect_timeout.value)
+                    }
+                    (None, Some(url)) => Connector::server(
+                        redis_client(url, &self.tls)?,
+                        self.connect_timeout.value,
+                    ),
+                    (None, None) => unreachable!("a target was found above"),
+                };
                 let settings = RedisSettings {
                     connect_timeout: self.connect_timeout.value,
                     operation_timeout: self.operation_timeout,
@@ -333,9 +389,9 @@ impl CacheBuilder {
                     breaker_threshold: self.breaker_threshold,
                     breaker_cool_down: self.breaker_cool_down,
                 };
-                let store = RedisStore::new(client.clone(), &settings)
-                    .map_err(|e| ConfigError::new(url.origin, e.to_string()))?;
-                let shown = redact(&url.value);
+                let subscriber = connector.subscriber();
+                let store = RedisStore::new(connector, &settings)
+                    .map_err(|e| ConfigError::new(origin, e.to_string()))?;
                 match store.ping().await {
                     Ok(()) => {
                         let version = store.server_stats().redis_version.unwrap_or_default();
@@ -357,11 +413,11 @@ impl CacheBuilder {
                         TieredStore::new(
                             MemoryStore::new(self.memory_max_bytes),
                             store,
-                            client,
+                            subscriber,
                             local_ttl,
                             layout.channel(),
                         )
-                        .map_err(|error| ConfigError::new(url.origin, error.to_string()))?,
+                        .map_err(|error| ConfigError::new(origin, error.to_string()))?,
                     )),
                     None => Some(Box::new(store)),
                 }

@@ -1,4 +1,5 @@
-//! `REDIS_URL`: checked and turned into a client, with passwords kept out of every message.
+//! `REDIS_URL` and `REDIS_CLUSTER_NODES`: checked and turned into a client, with passwords kept
+//! out of every message.
 
 use super::error::{ConfigError, Setting};
 use super::tls::TlsFiles;
@@ -59,6 +60,73 @@ pub(super) fn redis_client(
             format!("`{shown}` is not a valid Redis URL ({error}); {expected}"),
         )
     })
+}
+
+/// The cluster client for `nodes` (`redis://host:port`, `rediss://…` or bare `host:port`), with
+/// the CA and client certificate of `tls` when the nodes use TLS. Credentials and TLS come from
+/// the nodes' URLs, which must agree on them.
+pub(super) fn cluster_client(
+    nodes: &Setting<Vec<String>>,
+    tls: &TlsFiles,
+    connect_timeout: std::time::Duration,
+) -> Result<(redis::cluster::ClusterClient, Vec<redis::Client>), ConfigError> {
+    let expected = "expected a comma-separated list of redis://[user:password@]host:port, rediss://… (TLS) or host:port";
+    if nodes.value.is_empty() {
+        return Err(ConfigError::new(
+            nodes.origin,
+            format!("names no node: {expected}"),
+        ));
+    }
+    let mut urls = Vec::with_capacity(nodes.value.len());
+    let mut clients = Vec::with_capacity(nodes.value.len());
+    for node in &nodes.value {
+        let node = node.trim();
+        let url = if node.contains("://") {
+            node.to_owned()
+        } else {
+            format!("redis://{node}")
+        };
+        let shown = redact(&url);
+        let scheme = url.split("://").next().unwrap_or_default();
+        if !matches!(scheme, "redis" | "rediss" | "valkey" | "valkeys") {
+            return Err(ConfigError::new(
+                nodes.origin,
+                format!("`{shown}` is not a cluster node's URL: {expected}"),
+            ));
+        }
+        // Checks the form (host, port, credentials) the way REDIS_URL is checked; the client of
+        // each node is where the local tier subscribes.
+        clients.push(redis_client(
+            &Setting {
+                value: url.clone(),
+                origin: nodes.origin,
+            },
+            tls,
+        )?);
+        urls.push(url);
+    }
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let mut builder = redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
+        .connection_timeout(connect_timeout)
+        // A redirection (`MOVED`, `ASK`) or a node that is failing over is retried by the client
+        // a few times, quickly: every operation has its own deadline in the store, and a call
+        // that misses it runs uncached.
+        .retries(3)
+        .min_retry_wait(2)
+        .max_retry_wait(50);
+    #[cfg(feature = "tls")]
+    if urls.iter().any(|url| url.starts_with("rediss") || url.starts_with("valkeys")) {
+        if tls.first_set().is_some() {
+            builder = builder.certs(tls.certificates()?);
+        }
+    }
+    let client = builder.build().map_err(|error| {
+        ConfigError::new(
+            nodes.origin,
+            format!("the nodes do not make one cluster client: {error}"),
+        )
+    })?;
+    Ok((client, clients))
 }
 
 /// The URL with any password replaced, for messages and logs.

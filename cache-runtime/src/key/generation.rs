@@ -64,9 +64,19 @@ pub(crate) struct Generations {
 }
 
 impl KeyLayout {
-    /// The service's generation key.
+    /// The service's generation key (on a cluster, the name without a shard's tag: a
+    /// [`GenTarget`] stands for every shard's copy).
     pub(crate) fn service_generation(&self) -> String {
-        self.service_generation.clone()
+        format!("{}:gen", self.prefix)
+    }
+
+    /// The service's generation key that `entry` is read with: formatted once per shard.
+    fn entry_service_generation(&self, entry: &EntryKey) -> String {
+        let index = entry
+            .shard
+            .and_then(|tag| super::shard::tags().iter().position(|t| t == tag))
+            .unwrap_or(0);
+        self.service_generation[index].clone()
     }
 
     /// The generation key of a tenant segment (`t=…` or `_`).
@@ -107,10 +117,15 @@ impl KeyLayout {
     pub(crate) fn generations(&self, entry: &EntryKey, fields: &'static GenFields) -> Generations {
         let tenant = entry.tenant_segment(&self.prefix);
         let mut keys = Vec::with_capacity(2 + entry.tags.len());
-        keys.push(self.service_generation());
+        keys.push(self.entry_service_generation(entry));
         keys.push(self.tenant_generation(tenant));
         for tag in &entry.tags {
             keys.push(self.tag_generation(tenant, tag));
+        }
+        if let Some(shard) = entry.shard {
+            for key in &mut keys[1..] {
+                key.push_str(shard);
+            }
         }
         Generations { keys, fields }
     }

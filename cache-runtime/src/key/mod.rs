@@ -26,6 +26,7 @@ mod canonical;
 mod error;
 mod generation;
 mod part;
+pub(crate) mod shard;
 mod tag;
 
 use std::fmt::Write as _;
@@ -37,6 +38,7 @@ pub(crate) use self::bound::{DEFAULT_KEY_BYTES, MAX_PREFIX, MIN_KEY_BYTES};
 pub(crate) use self::error::KeyError;
 pub(crate) use self::generation::{GenFields, GenTarget, Generations, Scope};
 use self::part::{escape_into, write_part};
+pub use self::shard::cluster_key;
 pub use self::tag::Tag;
 
 /// Suffix of the stale copy kept for `stale_if_error`.
@@ -56,8 +58,12 @@ pub(crate) struct KeyLayout {
     max_key_bytes: usize,
     /// Writes whose entry key or an index name was shortened.
     shortened: Arc<AtomicU64>,
-    /// `{prefix}:gen`, read on every Redis hit: formatted once.
-    service_generation: String,
+    /// `{prefix}:gen`, read on every Redis hit: formatted once (on a cluster, once per shard,
+    /// in the order of [`shard::tags`]).
+    service_generation: Vec<String>,
+    /// Whether names follow the cluster layout ([`shard`]): entry keys end in their shard's hash
+    /// tag, generation keys exist once per shard.
+    cluster: bool,
 }
 
 impl KeyLayout {
@@ -65,11 +71,22 @@ impl KeyLayout {
     /// [`MAX_PREFIX`] bytes), and so is `max_key_bytes` (at least [`MIN_KEY_BYTES`]).
     pub(crate) fn new(prefix: String, max_key_bytes: usize) -> Self {
         Self {
-            service_generation: format!("{prefix}:gen"),
+            service_generation: vec![format!("{prefix}:gen")],
             prefix,
             max_key_bytes,
             shortened: Arc::default(),
+            cluster: false,
         }
+    }
+
+    /// The same names in the cluster layout ([`shard`]).
+    pub(crate) fn on_cluster(mut self) -> Self {
+        self.service_generation = shard::tags()
+            .iter()
+            .map(|tag| format!("{}:gen{tag}", self.prefix))
+            .collect();
+        self.cluster = true;
+        self
     }
 
     /// How many writes had a name longer than the bound, written as a head and a hash.
@@ -109,10 +126,16 @@ impl KeyLayout {
             let _ = write!(full, "{version}");
         }
         shorten(&mut full, tenant_end + 1, self.max_key_bytes);
+        let shard = self.cluster.then(|| {
+            let tag = shard::tag_of(&full);
+            full.push_str(tag);
+            tag
+        });
         EntryKey {
             key: full,
             tenant_end,
             tags: key.tags,
+            shard,
         }
     }
 
@@ -432,6 +455,8 @@ pub(crate) struct EntryKey {
     tenant_end: usize,
     /// Rendered tags (`name:value…`), each escaped.
     pub(crate) tags: Vec<String>,
+    /// The hash tag that `key` ends with in the cluster layout.
+    pub(crate) shard: Option<&'static str>,
 }
 
 impl EntryKey {

@@ -104,11 +104,12 @@ impl Event<'_> {
 
 impl TieredStore {
     /// Spawns the subscriber on the current tokio runtime (an error outside one); `channel` is
-    /// where every process's tier publishes its invalidations.
+    /// where every process's tier publishes its invalidations, and `clients` where it subscribes
+    /// (the server, or nodes of a cluster, tried in turn).
     pub(crate) fn new(
         local: MemoryStore,
         remote: RedisStore,
-        client: redis::Client,
+        clients: Vec<redis::Client>,
         local_ttl: Duration,
         channel: String,
     ) -> Result<Self, TryCurrentError> {
@@ -119,7 +120,7 @@ impl TieredStore {
         });
         let (listening, _) = watch::channel(false);
         let subscriber = runtime.spawn(subscribe(
-            client,
+            clients,
             channel.clone(),
             Arc::clone(&local),
             listening.clone(),
@@ -248,13 +249,14 @@ impl Drop for TieredStore {
 
 /// Applies other processes' invalidations to `local` until the store is dropped.
 async fn subscribe(
-    client: redis::Client,
+    clients: Vec<redis::Client>,
     channel: String,
     local: Arc<Copies>,
     listening: watch::Sender<bool>,
 ) {
     let mut pause = Duration::from_millis(100);
-    loop {
+    // On a cluster, the next node is tried after one that failed.
+    for client in clients.iter().cycle() {
         if let Ok(mut pubsub) = client.get_async_pubsub().await {
             if pubsub.subscribe(&channel).await.is_ok() {
                 // Events may have been missed while disconnected: nothing local is trusted.

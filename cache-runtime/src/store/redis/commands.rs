@@ -7,11 +7,13 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::join_all;
 
 use super::generation::{self, LIFETIME, TOMBSTONE};
 use super::scripts::{BUMP, UNLOCK, WRITE};
-use super::{glob_escape_into, RedisStore, BATCH};
+use super::{glob_escape_into, RedisStore};
 use crate::breaker::BreakerState;
+use crate::key::shard;
 use crate::key::{GenTarget, Generations, Scope};
 use crate::metrics::StoreStats;
 use crate::store::health::StoreHealth;
@@ -199,6 +201,21 @@ impl RedisStore {
     /// `Ok(false)` when one does not (an invalidation or another write came first). The common
     /// miss, one entry whose key did not exist, is a plain `SET … PX … NX`.
     pub(crate) async fn write(&self, writes: &[Write]) -> Result<bool, StoreError> {
+        let writes: Vec<&Write> = writes.iter().collect();
+        if !self.is_cluster() || writes.len() < 2 {
+            return self.write_slot(&writes).await;
+        }
+        // On a cluster a script's keys must share a slot: one script per shard, all at once;
+        // each is all or nothing for its own keys.
+        let groups = by_shard(writes, |write| &write.key);
+        let written = join_all(groups.iter().map(|group| self.write_slot(group))).await;
+        written
+            .into_iter()
+            .try_fold(true, |all, written| Ok(all & written?))
+    }
+
+    /// [`RedisStore::write`] of keys that share a hash slot.
+    async fn write_slot(&self, writes: &[&Write]) -> Result<bool, StoreError> {
         let mut values = Vec::with_capacity(writes.len());
         for write in writes {
             let Some(stamp) = write.basis.stamp else {
@@ -253,6 +270,25 @@ impl RedisStore {
         if keys.is_empty() {
             return Ok(0);
         }
+        if self.is_cluster() && keys.len() > 1 {
+            // A pipeline's keys must share a slot on a cluster: one per shard, all at once.
+            let groups = by_shard(keys.iter().collect(), |key| key.as_str());
+            let buried = join_all(groups.into_iter().map(|group| {
+                let group: Vec<String> = group.into_iter().cloned().collect();
+                async move { self.bury_slot(&group, companion).await }
+            }))
+            .await;
+            return buried.into_iter().sum();
+        }
+        self.bury_slot(keys, companion).await
+    }
+
+    /// [`RedisStore::bury`] of keys that share a hash slot.
+    async fn bury_slot(
+        &self,
+        keys: &[String],
+        companion: Option<Companion>,
+    ) -> Result<u64, StoreError> {
         let companions: Vec<String> = companion
             .map(|companion| keys.iter().map(|key| companion(key)).collect())
             .unwrap_or_default();
@@ -284,12 +320,26 @@ impl RedisStore {
             .count() as u64)
     }
 
-    /// Draws a new token for `target`: every entry under it stops matching.
+    /// Draws a new token for `target`: every entry under it stops matching. On a cluster, in
+    /// every shard's copy of the generation, all at once (`crate::key::shard`).
     pub(crate) async fn bump(&self, target: &GenTarget) -> Result<(), StoreError> {
+        if !self.is_cluster() {
+            return self.bump_key(target, &target.key).await;
+        }
+        let names: Vec<String> = shard::tags()
+            .iter()
+            .map(|tag| format!("{}{tag}", target.key))
+            .collect();
+        let bumped = join_all(names.iter().map(|name| self.bump_key(target, name))).await;
+        bumped.into_iter().collect()
+    }
+
+    /// Draws a new token for `target` in the generation key `name`.
+    async fn bump_key(&self, target: &GenTarget, name: &str) -> Result<(), StoreError> {
         let lifetime = if target.expires { millis(LIFETIME) } else { 0 };
         let mut invocation = BUMP_SCRIPT.prepare_invoke();
         invocation
-            .key(&target.key)
+            .key(name)
             .arg(target.field.as_deref().unwrap_or(""))
             .arg(generation::token())
             .arg(lifetime);
@@ -303,10 +353,9 @@ impl RedisStore {
             // Out of memory (`maxmemory` with `noeviction`), Redis refuses the new token but
             // not a deletion, which frees memory: without its generation key, every entry under
             // it is a miss until a write draws a new one (coarser, never stale).
-            Err(StoreError::Redis(error)) if error.code() == Some("OOM") => self
-                .unlink(std::slice::from_ref(&target.key))
-                .await
-                .map(drop),
+            Err(StoreError::Redis(error)) if error.code() == Some("OOM") => {
+                self.unlink(&[name.to_owned()]).await.map(drop)
+            }
             bumped => bumped.map(drop),
         }
     }
@@ -332,26 +381,10 @@ impl RedisStore {
         glob_escape_into(&mut pattern, prefix);
         pattern.push('*');
         let mut deleted = 0;
-        for node in self.nodes() {
+        for node in self.nodes().await? {
             let mut cursor: u64 = 0;
             loop {
-                let pattern = pattern.as_str();
-                let (next, keys) = self
-                    .run_on(
-                        node.clone(),
-                        self.operation_timeout,
-                        |mut node| async move {
-                            redis::cmd("SCAN")
-                                .arg(cursor)
-                                .arg("MATCH")
-                                .arg(pattern)
-                                .arg("COUNT")
-                                .arg(BATCH)
-                                .query_async::<(u64, Vec<String>)>(&mut node)
-                                .await
-                        },
-                    )
-                    .await?;
+                let (next, keys) = self.scan_page(&node, cursor, &pattern).await?;
                 deleted += self.unlink(&keys).await?;
                 cursor = next;
                 if cursor == 0 {
@@ -390,6 +423,20 @@ impl RedisStore {
         })
         .await
     }
+}
+
+/// `items` in groups whose keys share a shard's hash tag (keys without one form a group of
+/// their own), in their first appearance's order.
+fn by_shard<'a, T>(items: Vec<&'a T>, key: impl Fn(&T) -> &str) -> Vec<Vec<&'a T>> {
+    let mut groups: Vec<(Option<&'static str>, Vec<&'a T>)> = Vec::new();
+    for item in items {
+        let tag = shard::tag_in(key(item));
+        match groups.iter_mut().find(|(t, _)| *t == tag) {
+            Some((_, group)) => group.push(item),
+            None => groups.push((tag, vec![item])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 /// What `MGET key gens…` found: the entry if its stamp is the generations' stamp, and the basis

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{glob_escape_into, RedisStore, BATCH};
+use super::{glob_escape_into, RedisStore};
 use crate::store::direct::{Counted, Direct};
 use crate::store::{millis, StoreFuture};
 
@@ -94,26 +94,10 @@ impl RedisStore {
     ) -> Result<Vec<String>, crate::store::StoreError> {
         let glob = glob(prefix, pattern);
         let mut found = Vec::new();
-        for node in self.nodes() {
+        for node in self.nodes().await? {
             let mut cursor: u64 = 0;
             for _ in 0..MAX_PAGES {
-                let glob = glob.as_str();
-                let (next, keys) = self
-                    .run_on(
-                        node.clone(),
-                        self.operation_timeout,
-                        |mut node| async move {
-                            redis::cmd("SCAN")
-                                .arg(cursor)
-                                .arg("MATCH")
-                                .arg(glob)
-                                .arg("COUNT")
-                                .arg(BATCH)
-                                .query_async::<(u64, Vec<String>)>(&mut node)
-                                .await
-                        },
-                    )
-                    .await?;
+                let (next, keys) = self.scan_page(&node, cursor, &glob).await?;
                 found.extend(keys);
                 cursor = next;
                 if cursor == 0 || found.len() >= limit {

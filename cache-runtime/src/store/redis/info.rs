@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use redis::aio::ConnectionManager;
 use redis::RedisError;
 
+use super::connection::Connection;
 use super::RedisStore;
 use crate::store::health::{RedisHealth, StoreHealth};
 use crate::store::is_outage;
@@ -22,7 +22,8 @@ const SECTIONS: [&str; 6] = [
 ];
 
 impl RedisStore {
-    /// `PING` and `INFO`, together within the operation timeout.
+    /// `PING` and `INFO`, together within the operation timeout. On a cluster, `PING` goes to
+    /// every master and `INFO` is the first master's.
     pub(crate) async fn report(&self) -> StoreHealth {
         let connection = self.connection();
         let started = Instant::now();
@@ -52,13 +53,18 @@ impl RedisStore {
 }
 
 async fn ping_and_info(
-    mut connection: ConnectionManager,
+    mut connection: Connection,
     started: Instant,
 ) -> Result<(std::time::Duration, String), RedisError> {
     redis::cmd("PING")
         .query_async::<String>(&mut connection)
         .await?;
     let round_trip = started.elapsed();
+    if matches!(connection, Connection::Cluster(_)) {
+        if let Some(first) = connection.nodes().await?.into_iter().next() {
+            connection = first;
+        }
+    }
     let info = match redis::cmd("INFO")
         .arg(&SECTIONS[..])
         .query_async::<String>(&mut connection)

@@ -1,5 +1,5 @@
-//! The Redis store: one multiplexed connection shared by every caller, a deadline on every
-//! operation and the outage [`Breaker`] in front of it.
+//! The Redis store: one multiplexed connection shared by every caller (or the cluster client,
+//! see [`connection`]), a deadline on every operation and the outage [`Breaker`] in front of it.
 //!
 //! `redis`'s `ConnectionManager` owns the connection and replaces it in the background when it
 //! breaks. Its defaults retry a reconnect with backoff inside the caller's request (about 9.5 s
@@ -8,6 +8,7 @@
 //! What each store operation sends is in [`commands`].
 
 mod commands;
+pub(crate) mod connection;
 mod direct;
 mod generation;
 mod info;
@@ -19,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError};
+use redis::RedisError;
 
+use self::connection::{Connection, Connector};
 pub(crate) use self::server::Refusal;
 use self::server::{connection_problem, ServerState};
 use super::{is_outage, StoreError};
@@ -39,12 +40,11 @@ pub(crate) struct RedisSettings {
 }
 
 pub(crate) struct RedisStore {
-    client: Client,
-    config: ConnectionManagerConfig,
+    connector: Connector,
     /// Replaced by a fresh one when the breaker opens or a probe fails: `ConnectionManager`
     /// starts reconnecting only when a request sees its broken connection, so the first probe
     /// after an outage would fail on the old connection even with the server back.
-    connection: ArcSwap<ConnectionManager>,
+    connection: ArcSwap<Connection>,
     operation_timeout: Duration,
     write_timeout: Duration,
     breaker: Breaker,
@@ -60,18 +60,11 @@ pub(crate) struct RedisStore {
 
 impl RedisStore {
     /// A store that connects lazily: no server is needed to create it.
-    pub(crate) fn new(client: Client, settings: &RedisSettings) -> Result<Self, RedisError> {
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(0)
-            .set_connection_timeout(Some(settings.connect_timeout))
-            // Every operation has its own deadline (`run_on`): a second timer per request,
-            // inside the connection, would only add to the cost of a hit.
-            .set_response_timeout(None);
-        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
-        let db = client.get_connection_info().redis_settings().db();
+    pub(crate) fn new(connector: Connector, settings: &RedisSettings) -> Result<Self, RedisError> {
+        let connection = connector.connect()?;
+        let db = connector.db();
         Ok(Self {
-            client,
-            config,
+            connector,
             connection: ArcSwap::from_pointee(connection),
             operation_timeout: settings.operation_timeout,
             write_timeout: settings.write_timeout,
@@ -88,6 +81,11 @@ impl RedisStore {
                 .time_to_live(generation::LIFETIME / 4)
                 .build(),
         })
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.connector.is_cluster()
     }
 
     /// The server's version, and what keeps the store from using it, if anything.
@@ -127,7 +125,7 @@ impl RedisStore {
     /// Runs one operation on the main connection under the breaker and `timeout`.
     async fn run<T, F, Fut>(&self, timeout: Duration, operation: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         self.run_on(self.connection(), timeout, operation).await
@@ -147,18 +145,42 @@ impl RedisStore {
         .await
     }
 
-    /// The connections to every node that holds keys: one today; every master in a cluster.
-    fn nodes(&self) -> Vec<ConnectionManager> {
-        vec![self.connection()]
+    /// The connections to every node that holds keys: the server, or every master of a cluster
+    /// (asked under the breaker and the operation timeout).
+    async fn nodes(&self) -> Result<Vec<Connection>, StoreError> {
+        self.run(self.operation_timeout, |connection| async move {
+            connection.nodes().await
+        })
+        .await
     }
 
-    fn connection(&self) -> ConnectionManager {
-        ConnectionManager::clone(&self.connection.load())
+    /// One page of `SCAN cursor MATCH pattern` on `node`: the next cursor and the keys.
+    async fn scan_page(
+        &self,
+        node: &Connection,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        self.run_on(node.clone(), self.operation_timeout, |mut node| async move {
+            redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(BATCH)
+                .query_async::<(u64, Vec<String>)>(&mut node)
+                .await
+        })
+        .await
+    }
+
+    fn connection(&self) -> Connection {
+        Connection::clone(&self.connection.load())
     }
 
     /// Starts over with a connection that connects on its next request.
     fn renew_connection(&self) {
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+        match self.connector.connect() {
             Ok(connection) => {
                 self.connection.store(Arc::new(connection));
                 self.server.reconnected();
@@ -170,12 +192,12 @@ impl RedisStore {
     /// Runs one operation on `connection` under the breaker and `timeout`.
     async fn run_on<T, F, Fut>(
         &self,
-        connection: ConnectionManager,
+        connection: Connection,
         timeout: Duration,
         operation: F,
     ) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
         if let Some(refusal) = self.server.refused() {
@@ -259,8 +281,16 @@ impl RedisStore {
     /// is assumed to be recent enough.
     async fn check_server(
         &self,
-        mut connection: ConnectionManager,
+        connection: Connection,
     ) -> Result<Result<(), Refusal>, RedisError> {
+        // On a cluster: one master's (they run one version, and `INFO` to all of them answers
+        // with a map).
+        let mut connection = if self.is_cluster() {
+            let first = connection.nodes().await?.into_iter().next();
+            first.unwrap_or(connection)
+        } else {
+            connection
+        };
         match redis::cmd("INFO")
             .arg("server")
             .query_async::<String>(&mut connection)
