@@ -73,13 +73,44 @@ async fn bad_numbers_and_booleans_name_their_variable() {
         ("CACHE_OPERATION_TIMEOUT_MS", "0"),
         ("CACHE_TTL_AI_ANALYSIS", "ten"),
         ("CACHE_MAX_VALUE_BYTES", "-1"),
-        ("REDIS_CLUSTER_NODES", "127.0.0.1:7000,127.0.0.1:7001"),
     ] {
         let error = CacheBuilder::from_vars(vars(&[(name, value)])).unwrap_err();
         assert_eq!(error.setting(), name);
     }
     let error = build(&[("CACHE_PREFIX", "a:b")]).await.unwrap_err();
     assert_eq!(error.setting(), "CACHE_PREFIX");
+}
+
+#[tokio::test]
+async fn cluster_nodes_are_urls_or_host_port_and_win_over_redis_url() {
+    // Nothing listens there: the cache is built (calls run uncached until the cluster answers).
+    let cache = build(&[
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("REDIS_CLUSTER_NODES", "redis://127.0.0.1:1, 127.0.0.1:2,"),
+        ("CACHE_CONNECT_TIMEOUT_MS", "50"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(cache.stats().backend, "redis");
+    assert_eq!(
+        build(&[("REDIS_CLUSTER_NODES", " , ")])
+            .await
+            .unwrap()
+            .stats()
+            .backend,
+        "memory"
+    );
+    for (nodes, says) in [
+        ("http://127.0.0.1:7000", "is not a cluster node's URL"),
+        ("redis+unix:///tmp/redis.sock", "is not a cluster node's URL"),
+        ("redis://:secret@127.0.0.1:7000,redis://:other@127.0.0.1:7001", "different password"),
+        ("redis://127.0.0.1:notaport", "not a valid Redis URL"),
+    ] {
+        let error = build(&[("REDIS_CLUSTER_NODES", nodes)]).await.unwrap_err();
+        assert_eq!(error.setting(), "REDIS_CLUSTER_NODES");
+        assert!(error.to_string().contains(says), "{nodes}: {error}");
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
 }
 
 #[tokio::test]
