@@ -6,8 +6,11 @@
 //! raised by the harness include the server's log. [`inspect`] reads what a cache left behind:
 //! its counters and the bytes in Redis.
 
+pub mod cluster;
 pub mod inspect;
 pub mod tls;
+
+pub use cluster::RedisCluster;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -64,23 +67,39 @@ impl RedisServer {
         // A free port can be taken by another test between our probe and the server's bind:
         // try a few ports.
         for _ in 0..5 {
-            let dir = tempfile::Builder::new()
-                .prefix("cache-tests-redis-")
-                .tempdir()
-                .expect("create a temporary directory for redis-server");
-            let mut server = RedisServer {
-                port: free_port(),
-                extra_args: extra_args.clone(),
-                dir,
-                child: None,
-                tls: tls.clone(),
-            };
-            match server.spawn_and_wait() {
-                Ok(()) => return server,
+            match Self::start_on(free_port(), extra_args.clone(), tls.clone()) {
+                Ok(server) => return server,
                 Err(log) => last_log = log,
             }
         }
         panic!("redis-server did not start; last log:\n{last_log}");
+    }
+
+    /// One attempt to start a server on `port`: the server, or its log if it did not come up
+    /// (the port was taken, …). The cluster fixture starts its nodes with this, so that a port
+    /// race restarts the whole cluster rather than one node.
+    pub(crate) fn start_on(
+        port: u16,
+        extra_args: Vec<String>,
+        tls: Option<Vec<String>>,
+    ) -> Result<Self, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("cache-tests-redis-")
+            .tempdir()
+            .expect("create a temporary directory for redis-server");
+        let mut server = RedisServer {
+            port,
+            extra_args,
+            dir,
+            child: None,
+            tls,
+        };
+        server.spawn_and_wait().map(|()| server)
+    }
+
+    /// Whether the process runs (it was not killed, or was restarted since).
+    pub(crate) fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// `redis://127.0.0.1:<port>`, or `rediss://` for a TLS server.
