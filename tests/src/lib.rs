@@ -6,10 +6,12 @@
 //! raised by the harness include the server's log. [`inspect`] reads what a cache left behind:
 //! its counters and the bytes in Redis.
 
+pub mod backend;
 pub mod cluster;
 pub mod inspect;
 pub mod tls;
 
+pub use backend::{Backend, Raw};
 pub use cluster::RedisCluster;
 
 use std::io::{Read, Write};

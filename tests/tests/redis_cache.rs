@@ -1,17 +1,18 @@
 //! The Redis backend in normal operation: get-or-set, the stored bytes and key layout, TTLs,
 //! tenants, which results are cached, and the switches that bypass the cache.
 //!
-//! Every test starts its own `redis-server` and builds its own [`Cache`], used through
-//! [`Cache::scope`], so tests run in parallel and never see each other's keys or counters. Each
-//! cached function belongs to one test, so its execution counter is exact.
+//! Every test runs twice, on its own `redis-server` (`single::…`) and on its own three-master
+//! cluster (`cluster::…`), see [`cache_tests::backend`], and builds its own [`Cache`], used
+//! through [`Cache::scope`], so tests never see each other's keys or counters. Each cached
+//! function belongs to one test, whose two variants take turns, so its execution counter (reset
+//! when the test starts) is exact.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cache_runtime::{cached, tenant, CacheBuilder, Policy};
-use cache_tests::inspect::{get_entry, get_raw, json, policy, redis_cache, runs, with_value};
-use cache_tests::RedisServer;
-use redis::aio::MultiplexedConnection;
+use cache_runtime::{cached, tenant, Policy};
+use cache_tests::inspect::{json, policy, runs, with_value};
+use cache_tests::{backend_tests, Backend};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,36 +32,6 @@ fn fresh_quote(ticker: &str) -> Quote {
     }
 }
 
-async fn pttl(connection: &mut MultiplexedConnection, key: &str) -> i64 {
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(connection)
-        .await
-        .unwrap_or_else(|e| panic!("PTTL {key}: {e}"))
-}
-
-/// Every key on the test's own server, sorted. `KEYS` is fine here: a test server with a
-/// handful of keys, never library code.
-async fn all_keys(connection: &mut MultiplexedConnection) -> Vec<String> {
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg("*")
-        .query_async(connection)
-        .await
-        .unwrap_or_else(|e| panic!("KEYS: {e}"));
-    keys.sort();
-    keys
-}
-
-/// The cache entries on the test's own server, sorted: every key except the invalidation index
-/// sets (`v1:idx:…`, see `cache-runtime/src/invalidation.rs`) that live beside the entries.
-async fn entry_keys(connection: &mut MultiplexedConnection) -> Vec<String> {
-    let mut keys = all_keys(connection).await;
-    keys.retain(|key| {
-        !key.starts_with("v1:idx:") && key != "v1:gen" && !key.starts_with("v1:gen:")
-    });
-    keys
-}
-
 // 1. miss then hit --------------------------------------------------------------------------
 
 static MISS_THEN_HIT_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -71,12 +42,12 @@ async fn quote_miss_then_hit(ticker: &str) -> Result<Quote, String> {
     Ok(fresh_quote(ticker))
 }
 
-#[tokio::test]
-async fn a_miss_runs_the_function_and_the_next_call_is_a_hit_read_from_redis() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn a_miss_runs_the_function_and_the_next_call_is_a_hit_read_from_redis(backend: Backend) {
+    MISS_THEN_HIT_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
     assert_eq!(cache.stats().backend, "redis");
-    let mut redis = server.connection().await;
+    let mut redis = backend.connection().await;
+    let key = backend.key("v1:_:quote:7203");
 
     cache
         .scope(async {
@@ -103,9 +74,9 @@ async fn a_miss_runs_the_function_and_the_next_call_is_a_hit_read_from_redis() {
                 price: -1.0,
                 ..first.clone()
             };
-            let raw = get_raw(&mut redis, "v1:_:quote:7203").await.unwrap();
+            let raw = redis.get(&key).await.unwrap();
             let _: () = redis::cmd("SET")
-                .arg("v1:_:quote:7203")
+                .arg(&key)
                 .arg(with_value(&raw, &json(&planted)))
                 .query_async(&mut redis)
                 .await
@@ -135,11 +106,12 @@ async fn quote_layout(ticker: &str) -> Result<Quote, String> {
     Ok(fresh_quote(ticker))
 }
 
-#[tokio::test]
-async fn the_value_is_plain_json_at_the_documented_key_with_escaped_tenants_and_arguments() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn the_value_is_plain_json_at_the_documented_key_with_escaped_tenants_and_arguments(
+    backend: Backend,
+) {
+    LAYOUT_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
 
     // (tenant, ticker, the key the README documents)
     let cases: [(Option<&str>, &str, &str); 6] = [
@@ -158,10 +130,11 @@ async fn the_value_is_plain_json_at_the_documented_key_with_escaped_tenants_and_
         }
         .unwrap();
         assert_eq!(value.tenant.as_deref(), tenant_id);
-        let Some(stored) = get_entry(&mut redis, key).await else {
+        let key = backend.key(key);
+        let Some(stored) = redis.entry(&key).await else {
             panic!(
                 "no entry at `{key}`; keys: {:?}",
-                entry_keys(&mut redis).await
+                backend.entry_keys().await
             );
         };
         assert_eq!(
@@ -170,10 +143,10 @@ async fn the_value_is_plain_json_at_the_documented_key_with_escaped_tenants_and_
             "the entry at `{key}` must be exactly the value's JSON"
         );
     }
-    let mut expected: Vec<String> = cases.iter().map(|(_, _, key)| key.to_string()).collect();
+    let mut expected: Vec<String> = cases.iter().map(|(_, _, key)| backend.key(key)).collect();
     expected.sort();
     assert_eq!(
-        entry_keys(&mut redis).await,
+        backend.entry_keys().await,
         expected,
         "one entry per call, nothing else besides the index sets"
     );
@@ -197,13 +170,11 @@ async fn ttl_overridden(id: u32) -> u32 {
     id
 }
 
-#[tokio::test]
-async fn the_entry_expires_after_the_policy_ttl() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn the_entry_expires_after_the_policy_ttl(backend: Backend) {
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
     assert_eq!(cache.scope(ttl_from_policy(1)).await, 1);
-    let ttl = pttl(&mut redis, "v1:_:ttl:~1").await;
+    let ttl = redis.pttl(&backend.key("v1:_:ttl:~1")).await;
     // Policy::StockPrice is 5 minutes; allow a few seconds for a slow machine.
     assert!(
         (295_000..=300_000).contains(&ttl),
@@ -211,31 +182,28 @@ async fn the_entry_expires_after_the_policy_ttl() {
     );
 }
 
-#[tokio::test]
-async fn a_literal_ttl_is_the_entry_expiry() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn a_literal_ttl_is_the_entry_expiry(backend: Backend) {
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
     assert_eq!(cache.scope(ttl_literal(2)).await, 2);
-    let ttl = pttl(&mut redis, "v1:_:ttl:~2").await;
+    let ttl = redis.pttl(&backend.key("v1:_:ttl:~2")).await;
     assert!(
         (85_000..=90_000).contains(&ttl),
         "PTTL {ttl} ms, expected just under 90000"
     );
 }
 
-#[tokio::test]
-async fn a_builder_ttl_override_replaces_the_policy_ttl() {
-    let server = RedisServer::start();
-    let cache = CacheBuilder::new()
-        .redis_url(server.url())
-        .ttl(&Policy::StockPrice, Duration::from_secs(7))
-        .build()
-        .await
-        .unwrap();
-    let mut redis = server.connection().await;
+async fn a_builder_ttl_override_replaces_the_policy_ttl(backend: Backend) {
+    let cache = backend
+        .build(
+            backend
+                .builder()
+                .ttl(&Policy::StockPrice, Duration::from_secs(7)),
+        )
+        .await;
+    let mut redis = backend.connection().await;
     assert_eq!(cache.scope(ttl_overridden(3)).await, 3);
-    let ttl = pttl(&mut redis, "v1:_:ttl:~3").await;
+    let ttl = redis.pttl(&backend.key("v1:_:ttl:~3")).await;
     assert!(
         (6_000..=7_000).contains(&ttl),
         "PTTL {ttl} ms, expected just under 7000 (the override), not the policy's 300000"
@@ -252,11 +220,10 @@ async fn tenant_report(id: u32) -> Quote {
     fresh_quote(&format!("report-{id}"))
 }
 
-#[tokio::test]
-async fn tenants_sharing_a_key_template_get_their_own_values_and_entries() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn tenants_sharing_a_key_template_get_their_own_values_and_entries(backend: Backend) {
+    TENANT_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
     let expected = |tenant_id: Option<&str>| Quote {
         tenant: tenant_id.map(str::to_owned),
         ..fresh_quote("report-1")
@@ -289,21 +256,21 @@ async fn tenants_sharing_a_key_template_get_their_own_values_and_entries() {
         })
         .await;
 
-    assert_eq!(
-        entry_keys(&mut redis).await,
-        [
-            "v1:_:report:~1",
-            "v1:t=acme:report:~1",
-            "v1:t=globex:report:~1"
-        ]
-    );
+    let mut entries = [
+        "v1:_:report:~1",
+        "v1:t=acme:report:~1",
+        "v1:t=globex:report:~1",
+    ]
+    .map(|key| backend.key(key));
+    entries.sort();
+    assert_eq!(backend.entry_keys().await, entries);
     for (key, tenant_id) in [
         ("v1:t=acme:report:~1", Some("acme")),
         ("v1:t=globex:report:~1", Some("globex")),
         ("v1:_:report:~1", None),
     ] {
         assert_eq!(
-            get_entry(&mut redis, key).await,
+            redis.entry(&backend.key(key)).await,
             Some(json(&expected(tenant_id))),
             "{key}"
         );
@@ -325,17 +292,18 @@ async fn fallible(id: u32) -> Result<u32, String> {
     }
 }
 
-#[tokio::test]
-async fn a_result_caches_only_ok() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn a_result_caches_only_ok(backend: Backend) {
+    RESULT_RUNS.store(0, Ordering::SeqCst);
+    RESULT_FAILS.store(true, Ordering::SeqCst);
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
+    let key = backend.key("v1:_:fallible:~21");
 
     cache
         .scope(async {
             assert_eq!(fallible(21).await, Err("upstream down for 21".to_owned()));
-            assert_eq!(get_entry(&mut redis, "v1:_:fallible:~21").await, None);
-            assert_eq!(entry_keys(&mut redis).await, Vec::<String>::new());
+            assert_eq!(redis.entry(&key).await, None);
+            assert_eq!(backend.entry_keys().await, Vec::<String>::new());
             assert_eq!(fallible(21).await, Err("upstream down for 21".to_owned()));
             assert_eq!(runs(&RESULT_RUNS), 2, "an Err is not cached: run again");
 
@@ -343,7 +311,7 @@ async fn a_result_caches_only_ok() {
             assert_eq!(fallible(21).await, Ok(42));
             assert_eq!(runs(&RESULT_RUNS), 3);
             assert_eq!(
-                get_entry(&mut redis, "v1:_:fallible:~21").await,
+                redis.entry(&key).await,
                 Some(b"42".to_vec()),
                 "Ok(T) is stored as T's JSON"
             );
@@ -362,23 +330,23 @@ async fn maybe(id: u32) -> Option<String> {
     (!OPTION_EMPTY.load(Ordering::SeqCst)).then(|| format!("found {id}"))
 }
 
-#[tokio::test]
-async fn an_option_caches_only_some() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn an_option_caches_only_some(backend: Backend) {
+    OPTION_RUNS.store(0, Ordering::SeqCst);
+    OPTION_EMPTY.store(true, Ordering::SeqCst);
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
 
     cache
         .scope(async {
             assert_eq!(maybe(5).await, None);
-            assert_eq!(entry_keys(&mut redis).await, Vec::<String>::new());
+            assert_eq!(backend.entry_keys().await, Vec::<String>::new());
             assert_eq!(maybe(5).await, None);
             assert_eq!(runs(&OPTION_RUNS), 2, "a None is not cached: run again");
 
             OPTION_EMPTY.store(false, Ordering::SeqCst);
             assert_eq!(maybe(5).await.as_deref(), Some("found 5"));
             assert_eq!(
-                get_entry(&mut redis, "v1:_:maybe:~5").await,
+                redis.entry(&backend.key("v1:_:maybe:~5")).await,
                 Some(br#""found 5""#.to_vec()),
                 "Some(T) is stored as T's JSON"
             );
@@ -398,17 +366,10 @@ async fn disabled(id: u32) -> u32 {
     id + 1
 }
 
-#[tokio::test]
-async fn a_disabled_cache_runs_every_call_and_writes_nothing() {
-    let server = RedisServer::start();
-    let cache = CacheBuilder::new()
-        .redis_url(server.url())
-        .enabled(false)
-        .build()
-        .await
-        .unwrap();
+async fn a_disabled_cache_runs_every_call_and_writes_nothing(backend: Backend) {
+    DISABLED_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.build(backend.builder().enabled(false)).await;
     assert_eq!(cache.stats().backend, "disabled");
-    let mut redis = server.connection().await;
 
     cache
         .scope(async {
@@ -418,7 +379,7 @@ async fn a_disabled_cache_runs_every_call_and_writes_nothing() {
         })
         .await;
     assert_eq!(runs(&DISABLED_RUNS), 3);
-    assert_eq!(entry_keys(&mut redis).await, Vec::<String>::new());
+    assert_eq!(backend.keys().await, Vec::<String>::new());
 }
 
 // 10. require_tenant -------------------------------------------------------------------------
@@ -434,11 +395,9 @@ async fn session(user: u32) -> String {
     )
 }
 
-#[tokio::test]
-async fn require_tenant_runs_uncached_outside_a_tenant_and_caches_inside_one() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn require_tenant_runs_uncached_outside_a_tenant_and_caches_inside_one(backend: Backend) {
+    SESSION_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
 
     cache
         .scope(async {
@@ -446,7 +405,7 @@ async fn require_tenant_runs_uncached_outside_a_tenant_and_caches_inside_one() {
                 assert_eq!(session(1).await, "user 1 of nobody");
             }
             assert_eq!(runs(&SESSION_RUNS), 3, "outside a tenant every call runs");
-            assert_eq!(entry_keys(&mut redis).await, Vec::<String>::new());
+            assert_eq!(backend.entry_keys().await, Vec::<String>::new());
             let stats = policy(&cache, "user_session");
             assert_eq!(stats.bypassed, 3, "{stats:?}");
             assert_eq!((stats.hits, stats.misses), (0, 0), "{stats:?}");
@@ -459,9 +418,25 @@ async fn require_tenant_runs_uncached_outside_a_tenant_and_caches_inside_one() {
                 4,
                 "inside a tenant the second call hits"
             );
-            assert_eq!(entry_keys(&mut redis).await, ["v1:t=acme:session:~1"]);
+            assert_eq!(
+                backend.entry_keys().await,
+                [backend.key("v1:t=acme:session:~1")]
+            );
             let stats = policy(&cache, "user_session");
             assert_eq!((stats.hits, stats.misses, stats.bypassed), (1, 1, 3));
         })
         .await;
 }
+
+backend_tests!(
+    a_miss_runs_the_function_and_the_next_call_is_a_hit_read_from_redis,
+    the_value_is_plain_json_at_the_documented_key_with_escaped_tenants_and_arguments,
+    the_entry_expires_after_the_policy_ttl,
+    a_literal_ttl_is_the_entry_expiry,
+    a_builder_ttl_override_replaces_the_policy_ttl,
+    tenants_sharing_a_key_template_get_their_own_values_and_entries,
+    a_result_caches_only_ok,
+    an_option_caches_only_some,
+    a_disabled_cache_runs_every_call_and_writes_nothing,
+    require_tenant_runs_uncached_outside_a_tenant_and_caches_inside_one,
+);
