@@ -5,19 +5,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_runtime::cached;
-use cache_tests::inspect::{get_raw, redis_cache, runs};
-use cache_tests::RedisServer;
+use cache_tests::inspect::runs;
+use cache_tests::{backend_tests, Backend, Raw};
 
 static INTRUDED_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 /// Takes the lease, then (as if the lease had expired and another process had taken it over)
-/// overwrites the lock with another process's token before returning.
+/// overwrites the lock (named `lock` in Redis) with another process's token before returning.
 #[cached(key = "intruded:{id}", ttl = "1m", lock = "5s")]
-async fn intruded(id: u32, redis_url: String) -> u32 {
+async fn intruded(id: u32, mut redis: Raw, lock: String) -> u32 {
     INTRUDED_RUNS.fetch_add(1, Ordering::SeqCst);
-    let client = redis::Client::open(redis_url).unwrap();
-    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
-    let lock = format!("v1:_:intruded:~{id}#lock");
     let held: Option<String> = redis::cmd("GET")
         .arg(&lock)
         .query_async(&mut redis)
@@ -33,18 +30,16 @@ async fn intruded(id: u32, redis_url: String) -> u32 {
     id * 10
 }
 
-#[tokio::test]
-async fn a_lease_is_released_only_by_its_owner() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let value = cache.scope(intruded(1, server.url())).await;
+async fn a_lease_is_released_only_by_its_owner(backend: Backend) {
+    INTRUDED_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
+    let lock = format!("{}#lock", backend.key("v1:_:intruded:~1"));
+    let value = cache.scope(intruded(1, redis.clone(), lock.clone())).await;
     assert_eq!(value, 10);
     assert_eq!(runs(&INTRUDED_RUNS), 1);
-    let mut redis = server.connection().await;
     assert_eq!(
-        get_raw(&mut redis, "v1:_:intruded:~1#lock")
-            .await
-            .as_deref(),
+        redis.get(&lock).await.as_deref(),
         Some(&b"another-process"[..]),
         "the process that lost its lease must not delete the new holder's"
     );
@@ -58,14 +53,13 @@ async fn orphaned(id: u32) -> u32 {
     id * 7
 }
 
-#[tokio::test]
-async fn a_lease_whose_holder_vanished_costs_at_most_the_lease() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn a_lease_whose_holder_vanished_costs_at_most_the_lease(backend: Backend) {
+    ORPHANED_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
     // A holder that took the lease for 10 s and died without filling the entry.
     let _: () = redis::cmd("SET")
-        .arg("v1:_:orphaned:~3#lock")
+        .arg(format!("{}#lock", backend.key("v1:_:orphaned:~3")))
         .arg("a-dead-process")
         .arg("PX")
         .arg(10_000)
@@ -83,3 +77,8 @@ async fn a_lease_whose_holder_vanished_costs_at_most_the_lease() {
         "a caller waited {took:?} on a lease of 300 ms held by a dead process"
     );
 }
+
+backend_tests!(
+    a_lease_is_released_only_by_its_owner,
+    a_lease_whose_holder_vanished_costs_at_most_the_lease,
+);
