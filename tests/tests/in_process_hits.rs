@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cache_runtime::{cached, CacheBuilder};
+use cache_tests::{backend_tests, Backend};
 use serde::{Deserialize, Deserializer, Serialize};
 
 static CLONE_DECODES: AtomicUsize = AtomicUsize::new(0);
@@ -82,20 +83,16 @@ async fn tier(id: u32) -> Result<TierCounted, String> {
 
 /// A process with a local tier that reads an entry another process wrote decodes it once, when
 /// it copies it from Redis; its local hits then clone the kept value.
-#[tokio::test]
-async fn local_tier_copies_from_redis_are_decoded_once() {
-    let server = cache_tests::RedisServer::start();
-    let writer = CacheBuilder::new()
-        .redis_url(server.url())
-        .build()
-        .await
-        .unwrap();
-    let reader = CacheBuilder::new()
-        .redis_url(server.url())
-        .local_tier(std::time::Duration::from_secs(60))
-        .build()
-        .await
-        .unwrap();
+async fn local_tier_copies_from_redis_are_decoded_once(backend: Backend) {
+    TIER_DECODES.store(0, Ordering::SeqCst);
+    let writer = backend.cache().await;
+    let reader = backend
+        .build(
+            backend
+                .builder()
+                .local_tier(std::time::Duration::from_secs(60)),
+        )
+        .await;
     cache_tests::inspect::until_listening(&[&reader]).await;
     assert_eq!(writer.scope(tier(1)).await, Ok(TierCounted(2)));
     assert_eq!(
@@ -114,3 +111,5 @@ async fn local_tier_copies_from_redis_are_decoded_once() {
         "decoded once, when copied"
     );
 }
+
+backend_tests!(local_tier_copies_from_redis_are_decoded_once);
