@@ -5,7 +5,9 @@
 //!
 //! Every test starts its own `redis-server` (or its own silent peer) and builds its own
 //! [`Cache`], used through [`Cache::scope`]; each cached function belongs to one test, so its
-//! counters are exact. Timings asserted here are bounds on correctness guarantees ("no call
+//! counters are exact. The tests that break nothing (single flight, the lease, stale copies, early
+//! refresh) also run on a cluster (`single::…`, `cluster::…`, see [`cache_tests::backend`]); their
+//! two variants take turns and reset the counters first. Timings asserted here are bounds on correctness guarantees ("no call
 //! waits longer than the operation timeout"), with generous margins, never performance claims.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,10 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cached, BreakerState, Cache, CacheBuilder, Policy};
-use cache_tests::inspect::{
-    get_entry, get_raw, policy, redis_cache, runs, total_errors, total_hits,
-};
-use cache_tests::RedisServer;
+use cache_tests::inspect::{get_entry, policy, redis_cache, runs, total_errors, total_hits};
+use cache_tests::{backend_tests, Backend, Raw, RedisServer};
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Barrier;
@@ -367,10 +367,9 @@ async fn herd_report(id: u32) -> Result<Report, String> {
 
 const HERD: usize = 1000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_thousand_concurrent_callers_of_one_cold_key_run_the_function_once() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn a_thousand_concurrent_callers_of_one_cold_key_run_the_function_once(backend: Backend) {
+    HERD_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
     let barrier = Arc::new(Barrier::new(HERD));
     let started = Instant::now();
     let mut callers = JoinSet::new();
@@ -402,9 +401,9 @@ async fn a_thousand_concurrent_callers_of_one_cold_key_run_the_function_once() {
         "the function runs once for all concurrent callers; stats: {:?}",
         cache.stats()
     );
-    let mut redis = server.connection().await;
+    let mut redis = backend.connection().await;
     assert_eq!(
-        get_entry(&mut redis, "v1:_:herd:~42").await,
+        redis.entry(&backend.key("v1:_:herd:~42")).await,
         Some(serde_json::to_vec(&report(42)).unwrap())
     );
 }
@@ -458,11 +457,11 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_lock_concurrent_callers_in_two_processes_run_the_function_once() {
-    let server = RedisServer::start();
-    // Two caches on one server: two connections, two single flights, as in two processes.
-    let caches = [redis_cache(&server).await, redis_cache(&server).await];
+async fn with_lock_concurrent_callers_in_two_processes_run_the_function_once(backend: Backend) {
+    LOCKED_RUNS.store(0, Ordering::SeqCst);
+    UNLOCKED_RUNS.store(0, Ordering::SeqCst);
+    // Two caches on one Redis: two connections, two single flights, as in two processes.
+    let caches = [backend.cache().await, backend.cache().await];
 
     herd_through(&caches, 50, 7, locked_report).await;
     assert_eq!(
@@ -478,13 +477,14 @@ async fn with_lock_concurrent_callers_in_two_processes_run_the_function_once() {
         "without `lock`, single flight is per process"
     );
 
-    let mut redis = server.connection().await;
+    let mut redis = backend.connection().await;
+    let key = backend.key("v1:_:herd:locked:~7");
     assert_eq!(
-        get_entry(&mut redis, "v1:_:herd:locked:~7").await,
+        redis.entry(&key).await,
         Some(serde_json::to_vec(&report(7)).unwrap())
     );
     assert_eq!(
-        get_raw(&mut redis, "v1:_:herd:locked:~7#lock").await,
+        redis.get(&format!("{key}#lock")).await,
         None,
         "the lease is released by its owner"
     );
@@ -720,24 +720,30 @@ async fn no_stale_quote(ticker: &str) -> Result<Quote, String> {
     Ok(fresh_quote(ticker))
 }
 
-/// Polls (at most 5 s) until `key` is gone from the server: its TTL has passed.
-async fn until_expired(server: &RedisServer, redis: &mut MultiplexedConnection, key: &str) {
+/// Polls (at most 5 s) until `key` is gone from Redis: its TTL has passed.
+async fn until_expired(backend: &Backend, redis: &mut Raw, key: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while get_entry(redis, key).await.is_some() {
+    while redis.entry(key).await.is_some() {
         assert!(
             Instant::now() < deadline,
             "{key} did not expire\n{}",
-            server.log()
+            backend.log()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-#[tokio::test]
-async fn with_stale_if_error_a_failing_call_past_the_ttl_returns_the_last_value() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn with_stale_if_error_a_failing_call_past_the_ttl_returns_the_last_value(backend: Backend) {
+    STALE_FAILING.store(false, Ordering::SeqCst);
+    STALE_RUNS.store(0, Ordering::SeqCst);
+    NO_STALE_FAILING.store(false, Ordering::SeqCst);
+    NO_STALE_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
+    let (stale_key, control_key) = (
+        backend.key("v1:_:stale:7203"),
+        backend.key("v1:_:no-stale:7203"),
+    );
     // A literal `ttl` counts under the function's path.
     let stale_label = concat!(module_path!(), "::stale_quote");
     let control_label = concat!(module_path!(), "::no_stale_quote");
@@ -749,13 +755,13 @@ async fn with_stale_if_error_a_failing_call_past_the_ttl_returns_the_last_value(
             assert_eq!(stale_quote("7203").await, Ok(fresh_quote("7203")));
             assert_eq!(runs(&STALE_RUNS), 1, "cached");
             assert_eq!(
-                get_entry(&mut redis, "v1:_:stale:7203#stale").await,
+                redis.entry(&format!("{stale_key}#stale")).await,
                 Some(serde_json::to_vec(&fresh_quote("7203")).unwrap()),
                 "the copy is kept beside the entry"
             );
 
-            until_expired(&server, &mut redis, "v1:_:stale:7203").await;
-            until_expired(&server, &mut redis, "v1:_:no-stale:7203").await;
+            until_expired(&backend, &mut redis, &stale_key).await;
+            until_expired(&backend, &mut redis, &control_key).await;
             STALE_FAILING.store(true, Ordering::SeqCst);
             NO_STALE_FAILING.store(true, Ordering::SeqCst);
 
@@ -834,6 +840,14 @@ impl Executions {
         Priced { ticker, generation }
     }
 
+    /// Back to no runs, the gate open: each variant of the test starts from there.
+    fn reset(&self) {
+        self.runs.store(0, Ordering::SeqCst);
+        self.running.store(0, Ordering::SeqCst);
+        self.most_at_once.store(0, Ordering::SeqCst);
+        self.closed.store(false, Ordering::SeqCst);
+    }
+
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
     }
@@ -867,11 +881,13 @@ async fn without_waiting<F: std::future::Future>(what: &str, call: F) -> F::Outp
         .unwrap_or_else(|_| panic!("{what} waited for the function"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_refresh_ahead_hits_past_half_the_ttl_return_at_once_and_one_refresh_runs() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn with_refresh_ahead_hits_past_half_the_ttl_return_at_once_and_one_refresh_runs(
+    backend: Backend,
+) {
+    AHEAD.reset();
+    BEHIND.reset();
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
     let label = concat!(module_path!(), "::ahead_quote");
 
     cache
@@ -945,7 +961,7 @@ async fn with_refresh_ahead_hits_past_half_the_ttl_return_at_once_and_one_refres
 
             // Control: without `refresh_ahead`, the call after the TTL waits for the function.
             let behind_key = behind_quote_cache("7203".to_owned()).key().unwrap();
-            until_expired(&server, &mut redis, &behind_key).await;
+            until_expired(&backend, &mut redis, &behind_key).await;
             BEHIND.close();
             let started = BEHIND.started.notified();
             let mut waiting = tokio::spawn({
@@ -964,3 +980,11 @@ async fn with_refresh_ahead_hits_past_half_the_ttl_return_at_once_and_one_refres
         })
         .await;
 }
+
+backend_tests!(
+    multi_thread:
+    a_thousand_concurrent_callers_of_one_cold_key_run_the_function_once,
+    with_lock_concurrent_callers_in_two_processes_run_the_function_once,
+    with_stale_if_error_a_failing_call_past_the_ttl_returns_the_last_value,
+    with_refresh_ahead_hits_past_half_the_ttl_return_at_once_and_one_refresh_runs,
+);
