@@ -2,10 +2,12 @@
 //! the tenant ids and the key arguments hold.
 //!
 //! One scenario, [`isolation`], is checked three ways: as a property over arbitrary pairs of
-//! tenant ids and key arguments (against the in-process store, and against one `redis-server`
-//! shared by the property's cases, each case under its own key prefix), over a fixed list of
-//! hostile ids (glob and separator characters, escapes, the empty string, a 5 KB id), and for
-//! calls made outside any tenant against tenants whose ids look like "no tenant".
+//! tenant ids and key arguments (against the in-process store, and against one Redis shared by
+//! the property's cases, each case under its own key prefix), over a fixed list of hostile ids
+//! (glob and separator characters, escapes, hash-tag braces, the empty string, a 5 KB id), and
+//! for calls made outside any tenant against tenants whose ids look like "no tenant". Every
+//! Redis check runs on a single server and on a cluster (`single::…`, `cluster::…`, see
+//! [`cache_tests::backend`]).
 //!
 //! In the scenario tenant B reads two entries; then tenant A reads, writes through, evicts by
 //! key, by tag, by function, by policy and by tenant, and purges itself. After each step A's own
@@ -19,10 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use cache_runtime::{cache_evict, cache_put, cached, tenant, Cache, CacheBuilder, Policy, Tag};
-use cache_tests::RedisServer;
+use cache_tests::{backend_tests, Backend, Raw};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +178,7 @@ impl Watched {
     async fn unchanged(
         &self,
         b: &Side<'_>,
-        redis: &mut Option<&mut MultiplexedConnection>,
+        redis: &mut Option<&mut Raw>,
         step: &str,
     ) -> Result<(), String> {
         for (ticker, value) in &self.values {
@@ -217,7 +218,7 @@ impl Watched {
 /// tenant `b` (distinct from `a`) must not notice. `Err` names the step that reached B.
 async fn isolation(
     cache: &Cache,
-    mut redis: Option<&mut MultiplexedConnection>,
+    mut redis: Option<&mut Raw>,
     a: Option<&str>,
     b: Option<&str>,
     x: &str,
@@ -420,10 +421,10 @@ async fn isolation_in_process(
     isolation(&cache, None, a, b, x, y).await
 }
 
-/// Runs the scenario against `server`, under a key prefix no other scenario uses.
+/// Runs the scenario against `backend`, under a key prefix no other scenario uses.
 async fn isolation_on_redis(
-    server: &RedisServer,
-    connection: &mut MultiplexedConnection,
+    backend: &Backend,
+    connection: &mut Raw,
     a: Option<&str>,
     b: Option<&str>,
     x: &str,
@@ -431,8 +432,8 @@ async fn isolation_on_redis(
 ) -> Result<(), String> {
     static CASES: AtomicUsize = AtomicUsize::new(0);
     let prefix = format!("case{}", CASES.fetch_add(1, Ordering::Relaxed));
-    let cache = CacheBuilder::new()
-        .redis_url(server.url())
+    let cache = backend
+        .builder()
         .prefix(&prefix)
         .build()
         .await
@@ -538,29 +539,33 @@ fn no_tenant_reaches_another_in_the_in_process_store() {
     }
 }
 
-#[test]
-fn no_tenant_reaches_another_in_redis() {
-    let runtime = runtime();
-    let server = RedisServer::start();
-    let connection = runtime.block_on(server.connection());
-    let mut runner = TestRunner::new(config(24));
-    let outcome = runner.run(&case(), |(a, b, x, y)| {
-        // A clone shares the multiplexed connection.
-        let mut connection = connection.clone();
-        runtime
-            .block_on(isolation_on_redis(
-                &server,
-                &mut connection,
-                a.as_deref(),
-                b.as_deref(),
-                &x,
-                &y,
-            ))
-            .map_err(TestCaseError::fail)
-    });
-    if let Err(failure) = outcome {
-        panic!("{}\n{}", failed(failure), server.log());
-    }
+async fn no_tenant_reaches_another_in_redis(backend: Backend) {
+    let connection = backend.connection().await;
+    let runtime = tokio::runtime::Handle::current();
+    // The runner calls the property synchronously: it runs on a blocking thread and waits for
+    // each case on this (multi-thread) runtime.
+    tokio::task::spawn_blocking(move || {
+        let mut runner = TestRunner::new(config(24));
+        let outcome = runner.run(&case(), |(a, b, x, y)| {
+            // A clone shares the connection.
+            let mut connection = connection.clone();
+            runtime
+                .block_on(isolation_on_redis(
+                    &backend,
+                    &mut connection,
+                    a.as_deref(),
+                    b.as_deref(),
+                    &x,
+                    &y,
+                ))
+                .map_err(TestCaseError::fail)
+        });
+        if let Err(failure) = outcome {
+            panic!("{}\n{}", failed(failure), backend.log());
+        }
+    })
+    .await
+    .unwrap_or_else(|panicked| std::panic::resume_unwind(panicked.into_panic()));
 }
 
 // Fixed hostile ids ----------------------------------------------------------------------------
@@ -578,10 +583,9 @@ const NEIGHBOURS: &[Option<&str>] = &[
 ];
 
 /// `id` as tenant A against every neighbour as B and the other way round, and as a key
-/// argument, on both stores. Every message names the case.
-async fn hostile(case: &str, id: &str) {
-    let server = RedisServer::start();
-    let mut connection = server.connection().await;
+/// argument, in process and on `backend`. Every message names the case.
+async fn hostile(backend: &Backend, case: &str, id: &str) {
+    let mut connection = backend.connection().await;
     for &neighbour in NEIGHBOURS.iter().filter(|n| **n != Some(id)) {
         for (a, b) in [(Some(id), neighbour), (neighbour, Some(id))] {
             let (x, y) = ("7203", id);
@@ -592,27 +596,32 @@ async fn hostile(case: &str, id: &str) {
                     show(b)
                 );
             }
-            if let Err(error) = isolation_on_redis(&server, &mut connection, a, b, x, y).await {
+            if let Err(error) = isolation_on_redis(backend, &mut connection, a, b, x, y).await {
                 panic!(
-                    "hostile case {case}: A {} B {}, Redis: {error}\n{}",
+                    "hostile case {case}: A {} B {}, Redis ({}): {error}\n{}",
                     show(a),
                     show(b),
-                    server.log()
+                    backend.name(),
+                    backend.log()
                 );
             }
         }
     }
 }
 
+/// One test per hostile id, `hostile::{single,cluster}::<name>`.
 macro_rules! hostile_cases {
     ($($name:ident => $id:expr,)*) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                let id: String = $id.into();
-                hostile(stringify!($name), &id).await;
-            }
-        )*
+        mod hostile {
+            use super::*;
+            $(
+                async fn $name(backend: Backend) {
+                    let id: String = $id.into();
+                    super::hostile(&backend, stringify!($name), &id).await;
+                }
+            )*
+            backend_tests!($($name),*);
+        }
     };
 }
 
@@ -637,8 +646,7 @@ hostile_cases! {
 
 // No tenant ------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn calls_outside_any_tenant_share_nothing_with_any_tenant() {
+async fn calls_outside_any_tenant_share_nothing_with_any_tenant(backend: Backend) {
     let cache = CacheBuilder::new().build().await.unwrap();
     let runs = Runs::default();
     let key = |tenant| within(&cache, tenant, async { quote_cache("7203").key() });
@@ -651,18 +659,26 @@ async fn calls_outside_any_tenant_share_nothing_with_any_tenant() {
         .unwrap();
     assert_eq!((none.run, underscore.run), (1, 1), "two entries, two runs");
 
-    let server = RedisServer::start();
-    let mut connection = server.connection().await;
+    let mut connection = backend.connection().await;
     for tenant in ["_", "", "t=", "t=_", "*", " ", "acme"] {
         for (a, b) in [(None, Some(tenant)), (Some(tenant), None)] {
             let x = "7203";
             if let Err(error) = isolation_in_process(a, b, x, tenant).await {
                 panic!("no tenant vs tenant {tenant:?}, A {a:?} B {b:?}, in-process: {error}");
             }
-            if let Err(error) = isolation_on_redis(&server, &mut connection, a, b, x, tenant).await
+            if let Err(error) = isolation_on_redis(&backend, &mut connection, a, b, x, tenant).await
             {
-                panic!("no tenant vs tenant {tenant:?}, A {a:?} B {b:?}, Redis: {error}");
+                panic!(
+                    "no tenant vs tenant {tenant:?}, A {a:?} B {b:?}, Redis ({}): {error}",
+                    backend.name()
+                );
             }
         }
     }
 }
+
+backend_tests!(
+    multi_thread:
+    no_tenant_reaches_another_in_redis,
+    calls_outside_any_tenant_share_nothing_with_any_tenant,
+);
