@@ -1,18 +1,19 @@
 //! Invalidation: every way to drop entries makes the next call recompute exactly the entries it
 //! names, and leaves every other entry cached.
 //!
-//! Most scenarios run twice, against the in-process store and against a `redis-server` started
-//! for the test (`in_process::<scenario>` and `redis_server::<scenario>`). Each works on a small
+//! Most scenarios run three times: against the in-process store, a `redis-server` and a
+//! three-master cluster started for the test (`in_process::<scenario>`,
+//! `on_redis::single::<scenario>`, `on_redis::cluster::<scenario>`). Each works on a small
 //! world: two functions (`quote` under `Policy::StockPrice`, `news` under `Policy::NewsData`, both
 //! tagged `ticker:{ticker}`) × three tenants (`acme`, `globex`, none) × two tickers, twelve
 //! entries in all. After one invalidation, [`World::expect_dropped`] checks every entry three ways: `peek`
-//! (gone or unchanged), the keys left in Redis (found with `SCAN`), and a real call (the dropped
+//! (gone or unchanged), the keys left in Redis (every key of every master), and a real call (the dropped
 //! ones run the function again, the others are answered from the cache with the old value).
 //!
 //! The execution counter is passed to the functions as an argument that is not part of the key,
 //! so each test counts its own runs exactly while tests run in parallel. The last tests run two
-//! caches with a local tier on one server, as two processes would: an invalidation in one must
-//! drop the other's in-process copy.
+//! caches with a local tier on one Redis (a server or a cluster), as two processes would: an
+//! invalidation in one must drop the other's in-process copy.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,9 +21,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cache_evict, cache_put, cached, tenant, Cache, CacheBuilder, Policy, Tag};
-use cache_tests::inspect::{get_entry, json, redis_cache, until_listening};
-use cache_tests::RedisServer;
-use redis::aio::MultiplexedConnection;
+use cache_tests::backend::{is_bookkeeping, untagged};
+use cache_tests::inspect::{json, until_listening};
+use cache_tests::{backend_tests, Backend, Raw};
 use serde::{Deserialize, Serialize};
 
 // The world ----------------------------------------------------------------------------------
@@ -65,7 +66,8 @@ fn slots() -> impl Iterator<Item = Slot> {
     })
 }
 
-/// The documented layout, `{prefix}:{tenant}:{key}` (these tenants need no escaping).
+/// The documented layout, `{prefix}:{tenant}:{key}` (these tenants need no escaping), as on
+/// one server; [`World::key`] gives the name in the store at hand.
 fn key_of(slot: Slot) -> String {
     let tenant = slot.tenant.map_or("_".to_owned(), |t| format!("t={t}"));
     let name = match slot.func {
@@ -136,12 +138,13 @@ async fn within<F: Future>(cache: &Cache, tenant: Option<&str>, future: F) -> F:
 
 struct World {
     cache: Cache,
-    /// The Redis server and the test's own connection to it; `None` for the in-process store.
-    redis: Option<(RedisServer, MultiplexedConnection)>,
+    /// The Redis (server or cluster) and the test's own connection to it; `None` for the
+    /// in-process store.
+    redis: Option<(Backend, Raw)>,
     runs: Runs,
     /// The value each slot served last.
     seen: HashMap<Slot, Priced>,
-    /// Entries besides the world's that the scenario expects in Redis.
+    /// Entries besides the world's that the scenario expects in Redis (single-server names).
     other_entries: Vec<String>,
 }
 
@@ -155,15 +158,14 @@ impl World {
         World::over(cache, None)
     }
 
-    async fn redis() -> World {
-        let server = RedisServer::start();
-        let cache = redis_cache(&server).await;
+    async fn on(backend: Backend) -> World {
+        let cache = backend.cache().await;
         assert_eq!(cache.stats().backend, "redis");
-        let connection = server.connection().await;
-        World::over(cache, Some((server, connection)))
+        let connection = backend.connection().await;
+        World::over(cache, Some((backend, connection)))
     }
 
-    fn over(cache: Cache, redis: Option<(RedisServer, MultiplexedConnection)>) -> World {
+    fn over(cache: Cache, redis: Option<(Backend, Raw)>) -> World {
         World {
             cache,
             redis,
@@ -175,6 +177,15 @@ impl World {
 
     async fn within<F: Future>(&self, tenant: Option<&str>, future: F) -> F::Output {
         within(&self.cache, tenant, future).await
+    }
+
+    /// The name the store gives the key `name` of the single-server layout: on a cluster, with
+    /// its hash tag.
+    fn key(&self, name: &str) -> String {
+        match &self.redis {
+            Some((backend, _)) => backend.key(name),
+            None => name.to_owned(),
+        }
     }
 
     async fn call(&self, slot: Slot) -> Priced {
@@ -237,13 +248,17 @@ impl World {
                 );
             }
         }
-        if let Some((_, connection)) = &mut self.redis {
-            let mut expected: Vec<String> = slots().filter(|s| !dropped(s)).map(key_of).collect();
-            expected.extend(self.other_entries.iter().cloned());
+        if let Some((backend, connection)) = &mut self.redis {
+            let mut expected: Vec<String> = slots()
+                .filter(|s| !dropped(s))
+                .map(key_of)
+                .chain(self.other_entries.iter().cloned())
+                .map(|name| backend.key(&name))
+                .collect();
             expected.sort();
             // An invalidated scope's entries stay in Redis, never served again, until their
             // TTL: every entry still served must be there.
-            let left = entry_keys(connection).await;
+            let left = entry_keys(backend, connection).await;
             for key in &expected {
                 assert!(
                     left.contains(key),
@@ -286,48 +301,21 @@ impl World {
     }
 }
 
-/// Every key matching `pattern`, with `SCAN` (never `KEYS`), sorted.
-async fn scan(connection: &mut MultiplexedConnection, pattern: &str) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(connection)
-            .await
-            .unwrap_or_else(|e| panic!("SCAN {pattern}: {e}"));
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
-    keys.sort();
-    keys.dedup();
-    keys
-}
-
-/// The cache entries on the test's server: every key but the generations (`v1:gen…`) and
+/// The cache entries in Redis: every key but the bookkeeping (generations, index sets) and
 /// the tombstones that key invalidations leave.
-async fn entry_keys(connection: &mut MultiplexedConnection) -> Vec<String> {
+async fn entry_keys(backend: &Backend, connection: &mut Raw) -> Vec<String> {
     let mut entries = Vec::new();
-    for key in scan(connection, "*").await {
-        if key == "v1:gen" || key.starts_with("v1:gen:") {
-            continue;
-        }
-        if get_entry(connection, &key).await.is_some() {
+    for key in backend.keys().await {
+        if !is_bookkeeping(&key) && connection.entry(&key).await.is_some() {
             entries.push(key);
         }
     }
     entries
 }
 
-/// Generates `in_process::<scenario>` and `redis_server::<scenario>` for each scenario.
-macro_rules! on_both_stores {
+/// Generates `in_process::<scenario>` and `on_redis::{single,cluster}::<scenario>` for each
+/// scenario.
+macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {
         mod in_process {
             $(
@@ -337,18 +325,19 @@ macro_rules! on_both_stores {
                 }
             )*
         }
-        mod redis_server {
+        mod on_redis {
+            use super::*;
             $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(&mut super::World::redis().await).await;
+                async fn $scenario(backend: Backend) {
+                    super::$scenario(&mut World::on(backend).await).await;
                 }
             )*
+            backend_tests!($($scenario),*);
         }
     };
 }
 
-on_both_stores!(
+on_every_store!(
     companion_has_the_documented_key_and_drops_one_entry,
     companion_invalidate_function_drops_the_function_in_every_tenant,
     cache_evict_key_drops_the_entry_only_after_ok,
@@ -367,6 +356,7 @@ on_both_stores!(
     cache_evict_tenant_entries_drops_the_callers_tenant_after_ok_only,
     purge_tenant_drops_only_that_tenant,
     invalidation_also_drops_the_stale_copy,
+    an_entry_written_by_cache_put_is_dropped_with_its_function,
 );
 
 // The companion -------------------------------------------------------------------------------
@@ -375,15 +365,13 @@ async fn companion_has_the_documented_key_and_drops_one_entry(world: &mut World)
     let cache = world.cache.clone();
     let key = |tenant| within(&cache, tenant, async { quote_cache("7203").key() });
     assert_eq!(
-        key(Some("acme")).await.as_deref(),
-        Some("v1:t=acme:quote:7203")
+        key(Some("acme")).await,
+        Some(world.key("v1:t=acme:quote:7203"))
     );
-    assert_eq!(key(None).await.as_deref(), Some("v1:_:quote:7203"));
+    assert_eq!(key(None).await, Some(world.key("v1:_:quote:7203")));
     assert_eq!(
-        within(&cache, Some("a:b*"), async { news_cache("BRK B").key() })
-            .await
-            .as_deref(),
-        Some("v1:t=a%3Ab%2A:news:BRK%20B")
+        within(&cache, Some("a:b*"), async { news_cache("BRK B").key() }).await,
+        Some(world.key("v1:t=a%3Ab%2A:news:BRK%20B"))
     );
     for slot in slots() {
         let key = match slot.func {
@@ -398,7 +386,7 @@ async fn companion_has_the_documented_key_and_drops_one_entry(world: &mut World)
                     .await
             }
         };
-        assert_eq!(key, Some(key_of(slot)), "{slot:?}");
+        assert_eq!(key, Some(world.key(&key_of(slot))), "{slot:?}");
     }
     // Outside any cache scope (and with none installed) there is no key.
     assert_eq!(quote_cache("7203").key(), None);
@@ -543,7 +531,7 @@ async fn cache_evict_drops_only_the_entry_of_its_version(world: &mut World) {
     let v2_key = world
         .within(Some("acme"), async { quote_v2_cache("7203").key() })
         .await;
-    assert_eq!(v2_key.as_deref(), Some("v1:t=acme:quote:7203#v2"));
+    assert_eq!(v2_key, Some(world.key("v1:t=acme:quote:7203#v2")));
     world
         .other_entries
         .push("v1:t=acme:quote:7203#v2".to_owned());
@@ -590,8 +578,8 @@ async fn cache_put_writes_through_and_the_next_read_does_not_run(world: &mut Wor
         runs,
         "without running quote"
     );
-    if let Some((_, connection)) = &mut world.redis {
-        let stored = get_entry(connection, "v1:t=acme:quote:7203").await;
+    if let Some((backend, connection)) = &mut world.redis {
+        let stored = connection.entry(&backend.key("v1:t=acme:quote:7203")).await;
         assert_eq!(
             stored,
             Some(json(&put)),
@@ -645,17 +633,6 @@ async fn an_entry_written_by_cache_put_is_dropped_with_its_function(world: &mut 
             s.func == Func::Quote
         })
         .await;
-}
-
-#[tokio::test]
-async fn in_process_cache_put_entry_is_dropped_with_its_function() {
-    an_entry_written_by_cache_put_is_dropped_with_its_function(&mut World::in_process().await)
-        .await;
-}
-
-#[tokio::test]
-async fn redis_cache_put_entry_is_dropped_with_its_function() {
-    an_entry_written_by_cache_put_is_dropped_with_its_function(&mut World::redis().await).await;
 }
 
 // Cache::invalidate_* ----------------------------------------------------------------------------
@@ -900,10 +877,11 @@ async fn invalidation_also_drops_the_stale_copy(world: &mut World) {
     let call = |fail| within(&cache, Some("acme"), flaky("7203", fail, &runs));
     assert_eq!(call(false).await, Ok(1));
     assert_eq!(call(true).await, Ok(1), "a hit: the function does not run");
-    if let Some((_, connection)) = &mut world.redis {
+    let flaky_key = world.key("v1:t=acme:flaky:7203");
+    if let Some((backend, _)) = &world.redis {
         assert_eq!(
-            scan(connection, "v1:t=acme:flaky:*").await,
-            ["v1:t=acme:flaky:7203", "v1:t=acme:flaky:7203#stale"]
+            backend.keys_with_prefix("v1:t=acme:flaky:").await,
+            [flaky_key.clone(), format!("{flaky_key}#stale")]
         );
     }
 
@@ -914,13 +892,13 @@ async fn invalidation_also_drops_the_stale_copy(world: &mut World) {
         })
         .await;
     assert!(dropped.unwrap(), "there was an entry to drop");
-    if let Some((_, connection)) = &mut world.redis {
+    if let Some((backend, connection)) = &mut world.redis {
         // A tombstone holds the key; the stale copy is deleted.
         assert_eq!(
-            scan(connection, "v1:t=acme:flaky:*").await,
-            ["v1:t=acme:flaky:7203"]
+            backend.keys_with_prefix("v1:t=acme:flaky:").await,
+            std::slice::from_ref(&flaky_key)
         );
-        assert_eq!(get_entry(connection, "v1:t=acme:flaky:7203").await, None);
+        assert_eq!(connection.entry(&flaky_key).await, None);
     }
     assert_eq!(call(true).await, Err("the source is down".to_owned()));
 
@@ -941,18 +919,28 @@ async fn invalidation_also_drops_the_stale_copy(world: &mut World) {
 
 // Redis only: what invalidation leaves in Redis ---------------------------------------------------
 
-#[tokio::test]
-async fn an_evicted_generation_makes_its_entries_misses_never_stale_hits() {
-    let mut world = World::redis().await;
+async fn an_evicted_generation_makes_its_entries_misses_never_stale_hits(backend: Backend) {
+    let mut world = World::on(backend).await;
     world.fill().await;
-    // Redis evicted the tenant's generation under memory pressure (an allkeys-* policy).
-    let (_, connection) = world.redis.as_mut().unwrap();
-    let deleted: u64 = redis::cmd("DEL")
-        .arg("v1:gen:t=acme:")
-        .query_async(connection)
-        .await
-        .unwrap();
-    assert_eq!(deleted, 1, "the tenant has a generation");
+    // Redis evicted the tenant's generation under memory pressure (an allkeys-* policy): on a
+    // cluster, every shard's copy of it.
+    let (backend, connection) = world.redis.as_mut().unwrap();
+    let mut deleted = 0;
+    for key in backend.keys_with_prefix("v1:gen:t=acme:").await {
+        if untagged(&key) == "v1:gen:t=acme:" {
+            let one: u64 = redis::cmd("DEL")
+                .arg(&key)
+                .query_async(connection)
+                .await
+                .unwrap();
+            deleted += one;
+        }
+    }
+    // One server holds one; a cluster one per shard that the tenant's entries fell into.
+    assert!(
+        deleted == 1 || (backend.is_cluster() && deleted > 1),
+        "the tenant has a generation: {deleted} deleted"
+    );
     world
         .expect_dropped("the tenant's generation evicted", |s| {
             s.tenant == Some("acme")
@@ -965,37 +953,42 @@ async fn an_evicted_generation_makes_its_entries_misses_never_stale_hits() {
         .await;
 
     assert_eq!(world.cache.purge_tenant(Some("acme")).await.unwrap(), 4);
-    let (_, connection) = world.redis.as_mut().unwrap();
-    assert_eq!(scan(connection, "v1:t=acme:*").await, Vec::<String>::new());
+    let (backend, _) = world.redis.as_ref().unwrap();
+    assert_eq!(
+        backend.keys_with_prefix("v1:t=acme:").await,
+        Vec::<String>::new()
+    );
     world
         .expect_dropped("purge_tenant(acme)", |s| s.tenant == Some("acme"))
         .await;
 }
 
-#[tokio::test]
-async fn purge_tenant_leaves_nothing_of_the_tenant_in_redis() {
-    let mut world = World::redis().await;
+async fn purge_tenant_leaves_nothing_of_the_tenant_in_redis(backend: Backend) {
+    let mut world = World::on(backend).await;
     world.fill().await;
     world.cache.purge_tenant(Some("acme")).await.unwrap();
-    let (_, connection) = world.redis.as_mut().unwrap();
-    assert_eq!(scan(connection, "v1:t=acme:*").await, Vec::<String>::new());
+    let (backend, _) = world.redis.as_ref().unwrap();
+    assert_eq!(
+        backend.keys_with_prefix("v1:t=acme:").await,
+        Vec::<String>::new()
+    );
     // A data deletion request: the bookkeeping named after the tenant (its generations, tag
     // values included) must go too.
     assert_eq!(
-        scan(connection, "v1:gen:t=acme:*").await,
+        backend.keys_with_prefix("v1:gen:t=acme:").await,
         Vec::<String>::new(),
         "generations of the purged tenant left in Redis"
     );
-    let generations = scan(connection, "v1:gen:t=globex:*").await;
+    let generations = backend.keys_with_prefix("v1:gen:t=globex:").await;
     assert!(!generations.is_empty(), "other tenants keep theirs");
 }
 
 // Across processes: the local tier and its invalidation events ------------------------------------
 
-/// Two caches with a local tier on one server, as two processes of one service would have.
+/// Two caches with a local tier on one Redis, as two processes of one service would have.
 struct TwoProcesses {
-    server: RedisServer,
-    redis: MultiplexedConnection,
+    backend: Backend,
+    redis: Raw,
     a: Cache,
     b: Cache,
     runs_a: Runs,
@@ -1005,25 +998,17 @@ struct TwoProcesses {
 const EVENT_WAIT: Duration = Duration::from_secs(2);
 
 impl TwoProcesses {
-    async fn start() -> TwoProcesses {
-        let server = RedisServer::start();
-        let build = || async {
-            CacheBuilder::new()
-                .redis_url(server.url())
-                .local_tier(Duration::from_secs(60))
-                .build()
-                .await
-                .unwrap_or_else(|e| panic!("build the cache: {e}\n{}", server.log()))
-        };
+    async fn start(backend: Backend) -> TwoProcesses {
+        let build = || backend.build(backend.builder().local_tier(Duration::from_secs(60)));
         let a = build().await;
         let b = build().await;
         assert_eq!(b.stats().backend, "redis+local");
-        let redis = server.connection().await;
+        let redis = backend.connection().await;
         // Both subscribers must listen before the test relies on events (a subscriber that
         // (re)subscribes clears its copies, which would make the control below pass vacuously).
         until_listening(&[&a, &b]).await;
         TwoProcesses {
-            server,
+            backend,
             redis,
             a,
             b,
@@ -1050,7 +1035,7 @@ impl TwoProcesses {
             ..value.clone()
         };
         let _: () = redis::cmd("SET")
-            .arg("v1:t=acme:quote:7203")
+            .arg(self.backend.key("v1:t=acme:quote:7203"))
             .arg(serde_json::to_string(&planted).unwrap())
             .arg("KEEPTTL")
             .query_async(&mut self.redis)
@@ -1077,16 +1062,15 @@ impl TwoProcesses {
             assert!(
                 Instant::now() < deadline,
                 "{what} in A: B still serves its local copy after {EVENT_WAIT:?} ({read:?})\n{}",
-                self.server.log()
+                self.backend.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
 
-#[tokio::test]
-async fn without_an_invalidation_the_other_process_keeps_serving_its_local_copy() {
-    let mut processes = TwoProcesses::start().await;
+async fn without_an_invalidation_the_other_process_keeps_serving_its_local_copy(backend: Backend) {
+    let mut processes = TwoProcesses::start(backend).await;
     let value = processes.both_hold_a_local_copy().await;
     // The control of the tests below: for as long as they poll, B keeps its copy.
     let deadline = Instant::now() + EVENT_WAIT;
@@ -1100,9 +1084,8 @@ async fn without_an_invalidation_the_other_process_keeps_serving_its_local_copy(
     }
 }
 
-#[tokio::test]
-async fn a_companion_invalidation_in_one_process_drops_the_copy_in_the_other() {
-    let mut processes = TwoProcesses::start().await;
+async fn a_companion_invalidation_in_one_process_drops_the_copy_in_the_other(backend: Backend) {
+    let mut processes = TwoProcesses::start(backend).await;
     processes.both_hold_a_local_copy().await;
     let dropped = within(&processes.a, Some("acme"), async {
         quote_cache("7203").invalidate().await
@@ -1114,26 +1097,23 @@ async fn a_companion_invalidation_in_one_process_drops_the_copy_in_the_other() {
         .await;
 }
 
-#[tokio::test]
-async fn a_cache_evict_in_one_process_drops_the_copy_in_the_other() {
-    let mut processes = TwoProcesses::start().await;
+async fn a_cache_evict_in_one_process_drops_the_copy_in_the_other(backend: Backend) {
+    let mut processes = TwoProcesses::start(backend).await;
     processes.both_hold_a_local_copy().await;
     let evicted = within(&processes.a, Some("acme"), update_quote("7203", Ok(()))).await;
     assert_eq!(evicted, Ok(()));
     processes.b_recomputes("update_quote(\"7203\")").await;
 }
 
-#[tokio::test]
-async fn a_purge_in_one_process_drops_the_copy_in_the_other() {
-    let mut processes = TwoProcesses::start().await;
+async fn a_purge_in_one_process_drops_the_copy_in_the_other(backend: Backend) {
+    let mut processes = TwoProcesses::start(backend).await;
     processes.both_hold_a_local_copy().await;
     assert_eq!(processes.a.purge_tenant(Some("acme")).await.unwrap(), 1);
     processes.b_recomputes("purge_tenant(acme)").await;
 }
 
-#[tokio::test]
-async fn a_tenant_invalidation_in_one_process_drops_the_copy_in_the_other() {
-    let mut processes = TwoProcesses::start().await;
+async fn a_tenant_invalidation_in_one_process_drops_the_copy_in_the_other(backend: Backend) {
+    let mut processes = TwoProcesses::start(backend).await;
     processes.both_hold_a_local_copy().await;
     assert_eq!(
         processes.a.invalidate_tenant(Some("acme")).await.unwrap(),
@@ -1142,9 +1122,8 @@ async fn a_tenant_invalidation_in_one_process_drops_the_copy_in_the_other() {
     processes.b_recomputes("invalidate_tenant(acme)").await;
 }
 
-#[tokio::test]
-async fn a_function_invalidation_in_one_process_drops_the_copy_in_the_other() {
-    let mut processes = TwoProcesses::start().await;
+async fn a_function_invalidation_in_one_process_drops_the_copy_in_the_other(backend: Backend) {
+    let mut processes = TwoProcesses::start(backend).await;
     processes.both_hold_a_local_copy().await;
     assert_eq!(
         processes.a.invalidate_function(QUOTE_PATH).await.unwrap(),
@@ -1153,9 +1132,8 @@ async fn a_function_invalidation_in_one_process_drops_the_copy_in_the_other() {
     processes.b_recomputes("invalidate_function(quote)").await;
 }
 
-#[tokio::test]
-async fn a_tag_invalidation_in_one_process_drops_the_copy_in_the_other() {
-    let mut processes = TwoProcesses::start().await;
+async fn a_tag_invalidation_in_one_process_drops_the_copy_in_the_other(backend: Backend) {
+    let mut processes = TwoProcesses::start(backend).await;
     processes.both_hold_a_local_copy().await;
     let tag = Tag::new("ticker").with(&"7203");
     assert_eq!(
@@ -1171,11 +1149,10 @@ async fn a_tag_invalidation_in_one_process_drops_the_copy_in_the_other() {
         .await;
 }
 
-#[tokio::test]
-async fn a_tenant_invalidation_drops_a_copy_the_other_process_computed_itself() {
+async fn a_tenant_invalidation_drops_a_copy_the_other_process_computed_itself(backend: Backend) {
     // The index events do reach a copy that B wrote itself (B's own miss): only copies read
     // from Redis are missed (see the ignored tests above).
-    let processes = TwoProcesses::start().await;
+    let processes = TwoProcesses::start(backend).await;
     let b_value = within(&processes.b, Some("acme"), quote("7203", &processes.runs_b))
         .await
         .unwrap();
@@ -1196,3 +1173,16 @@ async fn a_tenant_invalidation_drops_a_copy_the_other_process_computed_itself() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+backend_tests!(
+    an_evicted_generation_makes_its_entries_misses_never_stale_hits,
+    purge_tenant_leaves_nothing_of_the_tenant_in_redis,
+    without_an_invalidation_the_other_process_keeps_serving_its_local_copy,
+    a_companion_invalidation_in_one_process_drops_the_copy_in_the_other,
+    a_cache_evict_in_one_process_drops_the_copy_in_the_other,
+    a_purge_in_one_process_drops_the_copy_in_the_other,
+    a_tenant_invalidation_in_one_process_drops_the_copy_in_the_other,
+    a_function_invalidation_in_one_process_drops_the_copy_in_the_other,
+    a_tag_invalidation_in_one_process_drops_the_copy_in_the_other,
+    a_tenant_invalidation_drops_a_copy_the_other_process_computed_itself,
+);
