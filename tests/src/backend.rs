@@ -53,11 +53,7 @@ impl Backend {
     pub fn builder(&self) -> CacheBuilder {
         match self {
             Backend::Single(server) => CacheBuilder::new().redis_url(server.url()),
-            // Until the runtime has `CacheBuilder::cluster_nodes` (issue 13).
-            Backend::Cluster(cluster) => panic!(
-                "no cluster support in the runtime yet; the cluster is up at {:?}",
-                cluster.urls()
-            ),
+            Backend::Cluster(cluster) => CacheBuilder::new().cluster_nodes(cluster.urls()),
         }
     }
 
@@ -115,7 +111,7 @@ impl Backend {
     pub fn key(&self, name: &str) -> String {
         match self {
             Backend::Single(_) => name.to_owned(),
-            Backend::Cluster(_) => cluster_key(name),
+            Backend::Cluster(_) => cache_runtime::cluster_key(name),
         }
     }
 
@@ -126,12 +122,6 @@ impl Backend {
             Backend::Cluster(cluster) => cluster.log(),
         }
     }
-}
-
-// Until the runtime exports `cluster_key` (issue 13), the cluster layout is unknown here: the
-// name unchanged, so the single-server variants compile and run.
-fn cluster_key(name: &str) -> String {
-    name.to_owned()
 }
 
 /// `name` without the hash tag a cluster key ends with (`v1:gen{…}` → `v1:gen`).
