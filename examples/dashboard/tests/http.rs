@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::Router;
 use cache_runtime::{Cache, CacheBuilder};
-use cache_tests::RedisServer;
+use cache_tests::{RedisCluster, RedisServer};
 use dashboard::source::Source;
 use dashboard::{router, AppState};
 use http_body_util::BodyExt;
@@ -457,4 +457,49 @@ async fn every_request_succeeds_when_redis_dies_mid_traffic() {
     let metrics = app.metrics().await;
     assert_eq!(metrics["backend"], "redis");
     assert_eq!(metrics["breaker"], "open", "{metrics}\n{}", server.log());
+}
+
+/// The second seed's configuration, on a real 3-master cluster: `REDIS_CLUSTER_NODES` alone
+/// makes the service cache there, every tenant's second request is a hit, and the entries of a
+/// few hundred tenants are spread over all three masters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_cluster_nodes_the_service_caches_on_every_master_of_a_cluster() {
+    let cluster = RedisCluster::start();
+    let cache = CacheBuilder::from_vars([
+        ("REDIS_CLUSTER_NODES".to_owned(), cluster.urls().join(",")),
+        // The second seed sets both; the cluster wins.
+        ("REDIS_URL".to_owned(), "redis://127.0.0.1:1".to_owned()),
+    ])
+    .expect("the seed's settings")
+    .build()
+    .await
+    .unwrap_or_else(|e| panic!("build the cache: {e}\n{}", cluster.log()));
+    let app = App::over(cache);
+    const TENANTS: u64 = 300;
+    for tenant in 0..TENANTS {
+        let tenant = format!("tenant-{tenant}");
+        let wanted = expected(KPIS, &tenant).await;
+        for _ in 0..2 {
+            let (status, body) = app.get(KPIS, Some(&tenant)).await;
+            assert_eq!(status, StatusCode::OK, "{tenant}: {body}");
+            assert_eq!(body, wanted, "{tenant}");
+        }
+    }
+    let metrics = app.metrics().await;
+    assert_eq!(metrics["backend"], "redis", "{metrics}");
+    let kpis = &metrics["policies"]["dashboard_kpis"];
+    assert_eq!(
+        (kpis["hits"].as_u64(), kpis["misses"].as_u64()),
+        (Some(TENANTS), Some(TENANTS)),
+        "{kpis}"
+    );
+    assert_eq!(app.source.queries(), TENANTS);
+    let keys = cluster.dbsize_per_master().await;
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    // 300 entries and their generations over 16 shards: each master holds at least a fifth.
+    let total: u64 = keys.iter().map(|(_, n)| n).sum();
+    assert!(
+        keys.iter().all(|(_, n)| *n * 5 >= total),
+        "the keys are not spread over the masters: {keys:?}"
+    );
 }
