@@ -341,7 +341,12 @@ impl CacheBuilder {
         let target = match (&self.cluster_nodes, &self.redis_url) {
             (Some(nodes), _) => Some((
                 nodes.origin,
-                nodes.value.iter().map(|node| redact(node)).collect::<Vec<_>>().join(","),
+                nodes
+                    .value
+                    .iter()
+                    .map(|node| redact(node))
+                    .collect::<Vec<_>>()
+                    .join(","),
             )),
             (None, Some(url)) => Some((url.origin, redact(&url.value))),
             (None, None) => None,
@@ -369,17 +374,18 @@ impl CacheBuilder {
                 let connector = match (&self.cluster_nodes, &self.redis_url) {
                     (Some(nodes), _) => {
                         if self.redis_url.is_some() {
-                            tracing::info!("cache: REDIS_CLUSTER_NODES is set, so REDIS_URL is not used");
+                            tracing::info!(
+                                "cache: REDIS_CLUSTER_NODES is set, so REDIS_URL is not used"
+                            );
                         }
                         layout = layout.on_cluster();
                         let (client, nodes) =
                             cluster_client(nodes, &self.tls, self.connect_timeout.value)?;
                         Connector::cluster(client, nodes, self.connect_timeout.value)
                     }
-                    (None, Some(url)) => Connector::server(
-                        redis_client(url, &self.tls)?,
-                        self.connect_timeout.value,
-                    ),
+                    (None, Some(url)) => {
+                        Connector::server(redis_client(url, &self.tls)?, self.connect_timeout.value)
+                    }
                     (None, None) => unreachable!("a target was found above"),
                 };
                 let settings = RedisSettings {

@@ -102,8 +102,14 @@ async fn cluster_nodes_are_urls_or_host_port_and_win_over_redis_url() {
     );
     for (nodes, says) in [
         ("http://127.0.0.1:7000", "is not a cluster node's URL"),
-        ("redis+unix:///tmp/redis.sock", "is not a cluster node's URL"),
-        ("redis://:secret@127.0.0.1:7000,redis://:other@127.0.0.1:7001", "different password"),
+        (
+            "redis+unix:///tmp/redis.sock",
+            "is not a cluster node's URL",
+        ),
+        (
+            "redis://:secret@127.0.0.1:7000,redis://:other@127.0.0.1:7001",
+            "different password",
+        ),
         ("redis://127.0.0.1:notaport", "not a valid Redis URL"),
     ] {
         let error = build(&[("REDIS_CLUSTER_NODES", nodes)]).await.unwrap_err();

@@ -115,7 +115,10 @@ pub(super) fn cluster_client(
         .min_retry_wait(2)
         .max_retry_wait(50);
     #[cfg(feature = "tls")]
-    if urls.iter().any(|url| url.starts_with("rediss") || url.starts_with("valkeys")) {
+    if urls
+        .iter()
+        .any(|url| url.starts_with("rediss") || url.starts_with("valkeys"))
+    {
         if tls.first_set().is_some() {
             builder = builder.certs(tls.certificates()?);
         }

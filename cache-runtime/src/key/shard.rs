@@ -138,8 +138,14 @@ mod tests {
         let key = cluster_key("v1:t=acme:quote:7203");
         assert_eq!(key, cluster_key("v1:t=acme:quote:7203"));
         let tag = tag_in(&key).expect("a tag");
-        assert_eq!(slot(key.as_bytes()), slot(format!("{key}#stale").as_bytes()));
-        assert_eq!(slot(key.as_bytes()), slot(format!("v1:gen{tag}").as_bytes()));
+        assert_eq!(
+            slot(key.as_bytes()),
+            slot(format!("{key}#stale").as_bytes())
+        );
+        assert_eq!(
+            slot(key.as_bytes()),
+            slot(format!("v1:gen{tag}").as_bytes())
+        );
         assert_eq!(tag_in("v1:t=acme:quote:7203"), None);
     }
 
@@ -150,7 +156,10 @@ mod tests {
         for i in 0..16_000 {
             counts[shard(format!("v1:t=tenant-{i}:quote:{i}"))] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
         // Keys that differ in one or two characters: what a linear hash piles up.
         let mut counts = [0usize; SHARDS];
         for tenant in 0..40 {

@@ -43,7 +43,11 @@ impl Connector {
 
     /// A cluster, through `client` (built with its nodes, credentials and TLS); `nodes` are
     /// clients of the same nodes, one each.
-    pub(crate) fn cluster(client: ClusterClient, nodes: Vec<Client>, connect_timeout: Duration) -> Self {
+    pub(crate) fn cluster(
+        client: ClusterClient,
+        nodes: Vec<Client>,
+        connect_timeout: Duration,
+    ) -> Self {
         let config = ClusterConfig::new().set_connection_timeout(connect_timeout);
         Self::Cluster {
             client,
@@ -81,9 +85,9 @@ impl Connector {
             Self::Server { client, config } => Connection::Server(
                 ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
             ),
-            Self::Cluster { client, config, .. } => Connection::Cluster(
-                client.get_pending_async_connection_with_config(config.clone()),
-            ),
+            Self::Cluster { client, config, .. } => {
+                Connection::Cluster(client.get_pending_async_connection_with_config(config.clone()))
+            }
         })
     }
 }
@@ -179,7 +183,8 @@ impl ConnectionLike for Connection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Server(connection) => connection.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(connection) | Self::Node {
+            Self::Cluster(connection)
+            | Self::Node {
                 cluster: connection,
                 ..
             } => connection.req_packed_commands(pipeline, offset, count),
@@ -189,7 +194,8 @@ impl ConnectionLike for Connection {
     fn get_db(&self) -> i64 {
         match self {
             Self::Server(connection) => connection.get_db(),
-            Self::Cluster(connection) | Self::Node {
+            Self::Cluster(connection)
+            | Self::Node {
                 cluster: connection,
                 ..
             } => connection.get_db(),
@@ -212,7 +218,10 @@ e5 127.0.0.1:7004@17004 master - 0 0 5 connected
 ";
         assert_eq!(
             masters(nodes),
-            vec![("127.0.0.1".to_owned(), 7000), ("127.0.0.1".to_owned(), 7001)]
+            vec![
+                ("127.0.0.1".to_owned(), 7000),
+                ("127.0.0.1".to_owned(), 7001)
+            ]
         );
     }
 }

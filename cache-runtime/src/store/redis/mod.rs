@@ -161,16 +161,20 @@ impl RedisStore {
         cursor: u64,
         pattern: &str,
     ) -> Result<(u64, Vec<String>), StoreError> {
-        self.run_on(node.clone(), self.operation_timeout, |mut node| async move {
-            redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(BATCH)
-                .query_async::<(u64, Vec<String>)>(&mut node)
-                .await
-        })
+        self.run_on(
+            node.clone(),
+            self.operation_timeout,
+            |mut node| async move {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(BATCH)
+                    .query_async::<(u64, Vec<String>)>(&mut node)
+                    .await
+            },
+        )
         .await
     }
 
