@@ -114,14 +114,10 @@ pub(super) fn cluster_client(
         .retries(3)
         .min_retry_wait(2)
         .max_retry_wait(50);
+    // The CA and client certificate apply to every node (checked above to use TLS).
     #[cfg(feature = "tls")]
-    if urls
-        .iter()
-        .any(|url| url.starts_with("rediss") || url.starts_with("valkeys"))
-    {
-        if tls.first_set().is_some() {
-            builder = builder.certs(tls.certificates()?);
-        }
+    if tls.first_set().is_some() {
+        builder = builder.certs(tls.certificates()?);
     }
     let client = builder.build().map_err(|error| {
         ConfigError::new(
