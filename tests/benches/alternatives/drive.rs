@@ -28,6 +28,10 @@ pub(crate) struct Path {
     pub(crate) name: &'static str,
     cache: Option<Cache>,
     call: BoxedCall,
+    /// How many calls, with ids from 0, [`fill`] makes to fill every hot key.
+    fill_calls: u64,
+    /// The most concurrent callers the path is measured with.
+    max_callers: usize,
 }
 
 impl Path {
@@ -42,13 +46,41 @@ impl Path {
             name,
             cache: cache.cloned(),
             call: Arc::new(move |id| Box::pin(call(id))),
+            fill_calls: HOT_KEYS,
+            max_callers: usize::MAX,
         }
+    }
+
+    /// A path measured with at most `callers` concurrent callers (its rows at more are left
+    /// out).
+    pub(crate) fn up_to(mut self, callers: usize) -> Self {
+        self.max_callers = callers;
+        self
+    }
+
+    /// Whether the path is measured with `callers` concurrent callers.
+    pub(crate) fn runs_with(&self, callers: usize) -> bool {
+        callers <= self.max_callers
+    }
+
+    /// A path whose call asks for `inputs` hot keys at once (ids `0..HOT_KEYS / inputs`
+    /// between them ask for every hot key): [`fill`] makes only that many calls.
+    pub(crate) fn per_call(mut self, inputs: u64) -> Self {
+        self.fill_calls = HOT_KEYS.div_ceil(inputs.max(1));
+        self
     }
 
     fn install(&self) {
         if let Some(cache) = &self.cache {
             cache.install();
         }
+    }
+
+    /// The store errors (timeouts, an open breaker, …) the path's cache has counted so far.
+    fn store_errors(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |cache| {
+            cache.stats().functions.values().map(|f| f.errors).sum()
+        })
     }
 }
 
@@ -78,12 +110,16 @@ pub(crate) struct Run {
     pub(crate) failures: u64,
     /// Times the function's body ran during the run (warm-up included).
     pub(crate) body_runs: u64,
+    /// Store errors the path's cache counted during the run (warm-up included): calls that
+    /// timed out or found the breaker open ran their function uncached.
+    pub(crate) store_errors: u64,
 }
 
 /// `callers` tasks call the path in a loop for the window.
 pub(crate) async fn steady(path: &Path, callers: usize, keys: Keys, window: Window) -> Run {
     path.install();
     let runs_before = body_runs();
+    let errors_before = path.store_errors();
     let next_hot = Arc::new(AtomicU64::new(0));
     let from = Instant::now() + window.warm_up;
     let until = from + window.measured;
@@ -120,6 +156,7 @@ pub(crate) async fn steady(path: &Path, callers: usize, keys: Keys, window: Wind
         calls as f64 / window.measured.as_secs_f64(),
         failures,
         body_runs() - runs_before,
+        path.store_errors() - errors_before,
     )
 }
 
@@ -129,6 +166,7 @@ pub(crate) async fn steady(path: &Path, callers: usize, keys: Keys, window: Wind
 pub(crate) async fn stampede(path: &Path, callers: usize) -> Run {
     path.install();
     let runs_before = body_runs();
+    let errors_before = path.store_errors();
     let id = NEXT_FRESH.fetch_add(1, Ordering::Relaxed);
     let barrier = Arc::new(tokio::sync::Barrier::new(callers));
     let tasks: Vec<_> = (0..callers)
@@ -163,6 +201,7 @@ pub(crate) async fn stampede(path: &Path, callers: usize) -> Run {
         callers as f64 / (last - released).as_secs_f64(),
         calls.iter().map(|c| c.2).sum(),
         body_runs() - runs_before,
+        path.store_errors() - errors_before,
     )
 }
 
@@ -179,13 +218,20 @@ async fn gather(tasks: Vec<Task>) -> (Vec<u32>, u64) {
     (all, failures)
 }
 
-fn summarize(mut latencies: Vec<u32>, calls_per_sec: f64, failures: u64, body_runs: u64) -> Run {
+fn summarize(
+    mut latencies: Vec<u32>,
+    calls_per_sec: f64,
+    failures: u64,
+    body_runs: u64,
+    store_errors: u64,
+) -> Run {
     Run {
         calls_per_sec,
         p50: percentile(&mut latencies, 0.50),
         p99: percentile(&mut latencies, 0.99),
         failures,
         body_runs,
+        store_errors,
     }
 }
 
@@ -202,16 +248,20 @@ fn nanos(duration: Duration) -> u32 {
     u32::try_from(duration.as_nanos()).unwrap_or(u32::MAX)
 }
 
-/// Fills the hot keys through the path itself (64 callers at a time), so that its hits find them.
+/// Fills the hot keys through the path itself, so that its hits find them: 64 keys at a time
+/// (for a path that asks for many keys per call, fewer callers), few enough for the writes to
+/// stay within the store's timeouts.
 pub(crate) async fn fill(path: &Path) {
     path.install();
-    const FILLERS: u64 = 64;
-    let tasks: Vec<_> = (0..FILLERS)
+    let fill_calls = path.fill_calls;
+    let fillers = (64 * fill_calls / HOT_KEYS).max(1);
+    let errors_before = path.store_errors();
+    let tasks: Vec<_> = (0..fillers)
         .map(|first| {
             let call = Arc::clone(&path.call);
             tokio::spawn(async move {
                 let mut failures = 0;
-                for id in (first..HOT_KEYS).step_by(FILLERS as usize) {
+                for id in (first..fill_calls).step_by(fillers as usize) {
                     failures += u64::from(!call(id).await);
                 }
                 (Vec::new(), failures)
@@ -220,4 +270,11 @@ pub(crate) async fn fill(path: &Path) {
         .collect();
     let (_, failures) = gather(tasks).await;
     assert_eq!(failures, 0, "{}: filling the hot keys failed", path.name);
+    let errors = path.store_errors() - errors_before;
+    if errors > 0 {
+        println!(
+            "{}: {errors} store error(s) while filling the hot keys (some may be misses).",
+            path.name
+        );
+    }
 }

@@ -60,6 +60,65 @@ pub(crate) fn print(title: &str, rows: &[Row], baseline: &str, body_runs: bool) 
                 row.path, row.callers
             );
         }
+        let errors: Vec<String> = row
+            .runs
+            .iter()
+            .map(|r| r.store_errors.to_string())
+            .collect();
+        if row.runs.iter().any(|r| r.store_errors > 0) {
+            println!(
+                "\n{}, {} callers: store errors (timeouts, open breaker) in the repetitions: {}; \
+                 calls behind them ran uncached, so the row is partly not the cache's.",
+                row.path,
+                row.callers,
+                errors.join(", ")
+            );
+        }
+    }
+}
+
+/// Prints one path against another, row by row of the sections given (e.g. hit and miss):
+/// the median calls/s of each, and the ratio `numerator / denominator` computed per repetition
+/// (both measured in the same repetition), then its median.
+pub(crate) fn print_versus(
+    title: &str,
+    sections: &[(&str, &[Row])],
+    numerator: &str,
+    denominator: &str,
+) {
+    let mut lines = Vec::new();
+    for (section, rows) in sections {
+        for row in rows.iter().filter(|row| row.path == numerator) {
+            let Some(base) = rows
+                .iter()
+                .find(|b| b.path == denominator && b.callers == row.callers)
+            else {
+                continue;
+            };
+            let ratios = row.runs.iter().zip(&base.runs);
+            let ratio = median(
+                ratios
+                    .map(|(run, base)| run.calls_per_sec / base.calls_per_sec)
+                    .collect(),
+            );
+            let calls = |rows: &Row| median(rows.runs.iter().map(|r| r.calls_per_sec).collect());
+            lines.push(format!(
+                "| {section} | {} | {} | {} | {ratio:.2}× |",
+                row.callers,
+                rate(calls(row)),
+                rate(calls(base)),
+            ));
+        }
+    }
+    // Nothing to say when a selection (`COMPARE_ONLY`) left either path out.
+    if lines.is_empty() {
+        return;
+    }
+    println!("\n### {title}\n");
+    println!("| | callers | {numerator} | {denominator} | ratio |");
+    println!("|---|---:|---:|---:|---:|");
+    for line in lines {
+        println!("{line}");
     }
 }
 
