@@ -83,7 +83,9 @@ impl Backend {
         match self {
             Backend::Single(server) => {
                 let mut keys = scan_all(&mut server.connection().await).await;
+                // SCAN may return a key twice.
                 keys.sort();
+                keys.dedup();
                 keys
             }
             Backend::Cluster(cluster) => cluster.keys().await,
@@ -139,7 +141,7 @@ pub fn is_bookkeeping(key: &str) -> bool {
     key == "v1:gen" || key.starts_with("v1:gen:") || key.starts_with("v1:idx:")
 }
 
-/// Every key on one server, with `SCAN`.
+/// Every key on one server, with `SCAN`, in no order and possibly repeated.
 async fn scan_all(connection: &mut MultiplexedConnection) -> Vec<String> {
     let mut keys = Vec::new();
     let mut cursor: u64 = 0;
@@ -157,7 +159,6 @@ async fn scan_all(connection: &mut MultiplexedConnection) -> Vec<String> {
             break;
         }
     }
-    keys.dedup();
     keys
 }
 

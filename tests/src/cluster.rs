@@ -9,7 +9,7 @@
 //! until its replica serves its slots. Panics include every node's log.
 
 use std::collections::HashSet;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis::cluster::ClusterClient;
@@ -23,7 +23,7 @@ const SLOTS: u32 = 16384;
 /// How long a silent node may stay silent before it is failed over: short, so that a test's
 /// failover takes a couple of seconds.
 const NODE_TIMEOUT_MS: u32 = 1000;
-/// Bound on `redis-cli --cluster create` and the cluster agreeing after it.
+/// Bound on `redis-cli --cluster create` and the cluster agreeing after it, together.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `redis-cli` binary: `$REDIS_CLI_BIN`, else `redis-cli` from `PATH`.
@@ -138,7 +138,9 @@ impl RedisCluster {
             cluster.nodes.push(node);
         }
 
-        let output = Command::new(cli_binary())
+        let deadline = Instant::now() + START_TIMEOUT;
+        // Its report is a few KB: it fits the pipes while we wait for the exit.
+        let mut create = Command::new(cli_binary())
             .arg("--cluster")
             .arg("create")
             .args(
@@ -148,8 +150,24 @@ impl RedisCluster {
                     .map(|n| format!("127.0.0.1:{}", n.port())),
             )
             .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .output()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|e| format!("cannot run {}: {e} (is redis-cli installed?)", cli_binary()))?;
+        while create.try_wait().map_err(|e| e.to_string())?.is_none() {
+            if Instant::now() > deadline {
+                let _ = create.kill();
+                let output = create.wait_with_output().map_err(|e| e.to_string())?;
+                return Err(format!(
+                    "redis-cli --cluster create did not finish within {START_TIMEOUT:?}:\n{}\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    cluster.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = create.wait_with_output().map_err(|e| e.to_string())?;
         if !output.status.success() {
             return Err(format!(
                 "redis-cli --cluster create failed:\n{}{}\n{}",
@@ -159,7 +177,6 @@ impl RedisCluster {
             ));
         }
 
-        let deadline = Instant::now() + START_TIMEOUT;
         loop {
             match cluster.not_ready() {
                 None => return Ok(cluster),
