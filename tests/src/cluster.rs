@@ -252,7 +252,8 @@ impl RedisCluster {
     }
 
     /// The ports of the current masters (not failed), sorted, from `CLUSTER NODES` of a live
-    /// node.
+    /// node. Right after a [`kill`](Self::kill) the killed master is listed until the others
+    /// mark it failed: [`wait_for_failover`](Self::wait_for_failover) first.
     pub fn masters(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = self
             .topology()
@@ -285,7 +286,7 @@ impl RedisCluster {
             .unwrap_or_else(|e| panic!("connect to the test cluster: {e}\n{}", self.log()))
     }
 
-    /// `DBSIZE` of every current master, by port.
+    /// `DBSIZE` of every current master ([`masters`](Self::masters)), by port.
     pub async fn dbsize_per_master(&self) -> Vec<(u16, u64)> {
         let mut sizes = Vec::new();
         for port in self.masters() {
@@ -299,8 +300,8 @@ impl RedisCluster {
         sizes
     }
 
-    /// Every key on every current master, sorted. `KEYS` is fine here: test nodes with a
-    /// handful of keys, never library code.
+    /// Every key on every current master ([`masters`](Self::masters)), sorted. `KEYS` is fine
+    /// here: test nodes with a handful of keys, never library code.
     pub async fn keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
         for port in self.masters() {
