@@ -3,7 +3,7 @@
 //! A test written as `async fn name(backend: Backend)` builds its cache with
 //! [`Backend::cache`] (or [`Backend::builder`] for more settings), checks what Redis holds through
 //! [`Backend::connection`] and [`Backend::keys`], and names exact keys with [`Backend::key`]:
-//! on a cluster every key the cache writes carries a hash tag. [`backend_tests!`] registers the
+//! on a cluster every key the cache writes carries a hash tag. [`backend_tests!`](crate::backend_tests) registers the
 //! test twice, as `single::name` and `cluster::name`, so `cargo test single` or `cargo test
 //! cluster` runs one side.
 //!
