@@ -49,7 +49,9 @@ async fn fixed_and_sliding_windows_over_redis(backend: Backend) {
         backend.log()
     );
     // The counters are in Redis, under the key's name on this backend: the fixed window's one
-    // counter, and the sliding window's counter of the current window (`:~<index>`).
+    // counter, and the sliding window's counter of the current window (`:~<index>`). On a
+    // cluster the hash tag comes before `:~<index>`, so every window of one key is in one slot:
+    // the pipeline that counts the current window and reads the previous one never spans two.
     let fixed = backend.key("v1:_:rl:fixed:10.0.0.1");
     assert_eq!(backend.keys_with_prefix(&fixed).await, [fixed.as_str()]);
     let sliding = backend
