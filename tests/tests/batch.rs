@@ -1,14 +1,18 @@
 //! `#[cached(batch = …)]` against a real Redis and the in-process store: one `MGET` for the
-//! read, the body called once with the inputs that missed (not at all when none did), the
-//! results stored per input, tenants kept apart, and an unreachable Redis that only costs the
-//! cache, never the call.
+//! read (on a cluster, one per hash slot of the inputs: they span slots and masters), the body
+//! called once with the inputs that missed (not at all when none did), the results stored per
+//! input, tenants kept apart, and an unreachable Redis that only costs the cache, never the call.
+//!
+//! The Redis tests run on a single server (`single::…`) and on a three-master cluster
+//! (`cluster::…`), see [`cache_tests::backend`]; the outage test kills its server and runs on a
+//! single server only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use cache_runtime::{cached, tenant, CacheBuilder, CacheEntry, Policy};
 use cache_tests::inspect::{policy, redis_cache, total_errors};
-use cache_tests::RedisServer;
+use cache_tests::{backend_tests, Backend, RedisServer};
 use redis::aio::MultiplexedConnection;
 
 /// What a batch function's body was called with, call by call.
@@ -41,25 +45,74 @@ fn prices(inputs: &[&str]) -> HashMap<String, f64> {
     inputs.iter().map(|t| ((*t).to_owned(), price(t))).collect()
 }
 
-/// Calls of `command` since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
-async fn calls(redis: &mut MultiplexedConnection, command: &str) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(redis)
-        .await
-        .unwrap();
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|line| line.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
-        .unwrap_or(0)
+/// A connection to each node that serves keys: the server, or every master of a cluster.
+async fn nodes(backend: &Backend) -> Vec<MultiplexedConnection> {
+    match backend {
+        Backend::Single(server) => vec![server.connection().await],
+        Backend::Cluster(cluster) => {
+            let mut nodes = Vec::new();
+            for port in cluster.masters() {
+                let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+                    .unwrap_or_else(|e| panic!("a client for node {port}: {e}"));
+                nodes.push(
+                    client
+                        .get_multiplexed_async_connection()
+                        .await
+                        .unwrap_or_else(|e| panic!("connect to node {port}: {e}")),
+                );
+            }
+            nodes
+        }
+    }
 }
 
-async fn reset_stats(redis: &mut MultiplexedConnection) {
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(redis)
-        .await
-        .unwrap();
+/// Calls of `command` since the last `CONFIG RESETSTAT`, from `INFO commandstats`, summed over
+/// `nodes`.
+async fn calls(nodes: &mut [MultiplexedConnection], command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:calls=");
+    let mut total = 0;
+    for node in nodes {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(node)
+            .await
+            .unwrap();
+        total += info
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+async fn reset_stats(nodes: &mut [MultiplexedConnection]) {
+    for node in nodes {
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(node)
+            .await
+            .unwrap();
+    }
+}
+
+/// How many `MGET`s one batch read of `inputs` of `quotes` costs: one on a single server; on a
+/// cluster one per hash slot of their keys (the client splits the `MGET`), and the keys are
+/// spread over more than one master (or the test would not show the split).
+fn expected_mgets(backend: &Backend, inputs: &[&str]) -> u64 {
+    let Backend::Cluster(cluster) = backend else {
+        return 1;
+    };
+    let keys: Vec<String> = inputs
+        .iter()
+        .map(|t| backend.key(&format!("v1:_:quote:{t}")))
+        .collect();
+    let masters: BTreeSet<u16> = keys.iter().map(|k| cluster.master_of_key(k)).collect();
+    assert!(
+        masters.len() > 1,
+        "the inputs' keys {keys:?} all live on one master: the test needs them spread"
+    );
+    let tags: BTreeSet<&str> = keys.iter().map(|k| &k[k.rfind('{').unwrap()..]).collect();
+    u64::try_from(tags.len()).unwrap()
 }
 
 static MISSING_RECEIVED: Received = Received::new();
@@ -70,11 +123,12 @@ async fn quotes(tickers: Vec<String>) -> HashMap<String, f64> {
     tickers.iter().map(|t| (t.clone(), price(t))).collect()
 }
 
-#[tokio::test]
-async fn redis_reads_every_input_with_one_mget_and_computes_only_the_missing() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
+async fn redis_reads_every_input_with_one_mget_and_computes_only_the_missing(backend: Backend) {
+    MISSING_RECEIVED.take();
+    let cache = backend.cache().await;
+    let mut redis = nodes(&backend).await;
+    let all = ["A", "B", "C", "D", "E"];
+    let mgets = expected_mgets(&backend, &all);
     cache
         .scope(async {
             assert_eq!(
@@ -84,20 +138,32 @@ async fn redis_reads_every_input_with_one_mget_and_computes_only_the_missing() {
             assert_eq!(MISSING_RECEIVED.take(), [strings(&["A", "B", "C"])]);
 
             reset_stats(&mut redis).await;
-            let all = ["A", "B", "C", "D", "E"];
             assert_eq!(quotes(strings(&all)).await, prices(&all));
             assert_eq!(
                 MISSING_RECEIVED.take(),
                 [strings(&["D", "E"])],
                 "the body gets exactly the inputs that missed"
             );
-            assert_eq!(calls(&mut redis, "mget").await, 1, "{}", server.log());
+            // The read is one `MGET` per slot. On a cluster the write of an input whose shard
+            // has no generations yet (`D`, `E` may open a shard `A`–`C` did not) reads its key
+            // with the `MGET` that creates them: at most one more per missed input.
+            let read = calls(&mut redis, "mget").await;
+            let writes_may_read = if backend.is_cluster() { 2 } else { 0 };
+            assert!(
+                (mgets..=mgets + writes_may_read).contains(&read),
+                "{read} MGETs, expected {mgets} for the read\n{}",
+                backend.log()
+            );
             assert_eq!(calls(&mut redis, "get").await, 0);
 
             reset_stats(&mut redis).await;
             assert_eq!(quotes(strings(&all)).await, prices(&all));
             assert!(MISSING_RECEIVED.take().is_empty(), "all hits: no call");
-            assert_eq!(calls(&mut redis, "mget").await, 1);
+            assert_eq!(
+                calls(&mut redis, "mget").await,
+                mgets,
+                "all hits: the read alone"
+            );
             assert_eq!(calls(&mut redis, "set").await, 0);
 
             let stats = policy(&cache, "stock_price");
@@ -143,10 +209,11 @@ async fn partial_quotes(tickers: Vec<String>) -> HashMap<String, f64> {
         .collect()
 }
 
-#[tokio::test]
-async fn inputs_the_body_leaves_out_are_absent_and_not_cached_and_repeats_run_once() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn inputs_the_body_leaves_out_are_absent_and_not_cached_and_repeats_run_once(
+    backend: Backend,
+) {
+    PARTIAL_RECEIVED.take();
+    let cache = backend.cache().await;
     cache
         .scope(async {
             // `A` twice: it reaches the body once.
@@ -169,10 +236,9 @@ async fn tenant_quotes(tickers: Vec<String>) -> HashMap<String, f64> {
     tickers.iter().map(|t| (t.clone(), price(t))).collect()
 }
 
-#[tokio::test]
-async fn tenants_do_not_share_batch_entries() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn tenants_do_not_share_batch_entries(backend: Backend) {
+    TENANT_RECEIVED.take();
+    let cache = backend.cache().await;
     cache
         .scope(async {
             tenant::scope("acme", tenant_quotes(strings(&["A", "B"]))).await;
@@ -220,10 +286,9 @@ async fn single_quote(ticker: &str) -> Option<f64> {
     Some(price(ticker))
 }
 
-#[tokio::test]
-async fn put_many_writes_entries_that_calls_and_peek_many_read() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn put_many_writes_entries_that_calls_and_peek_many_read(backend: Backend) {
+    SINGLE_RUNS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let cache = backend.cache().await;
     cache
         .scope(async {
             let (a, b) = (Some(1.5), Some(2.5));
@@ -243,3 +308,10 @@ async fn put_many_writes_entries_that_calls_and_peek_many_read() {
         })
         .await;
 }
+
+backend_tests!(
+    redis_reads_every_input_with_one_mget_and_computes_only_the_missing,
+    inputs_the_body_leaves_out_are_absent_and_not_cached_and_repeats_run_once,
+    tenants_do_not_share_batch_entries,
+    put_many_writes_entries_that_calls_and_peek_many_read,
+);

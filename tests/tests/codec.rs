@@ -1,5 +1,6 @@
 //! The opt-in codecs (issue 11): MessagePack and LZ4 compression above a size, per attribute
-//! and per process, against a real `redis-server`.
+//! and per process, against a real Redis: each Redis test runs on a single server (`single::…`)
+//! and on a three-master cluster (`cluster::…`), see [`cache_tests::backend`].
 //!
 //! - A MessagePack hit is bit-identical to what the function returned (NaN payloads, `-0.0`,
 //!   subnormals, `u64::MAX`, `i64::MIN`, non-ASCII strings, enums with serde attributes),
@@ -11,15 +12,15 @@
 //! - `CacheBuilder::codec`/`compress_above` and `CACHE_CODEC`/`CACHE_COMPRESS_ABOVE` apply to
 //!   attributes that choose neither.
 //!
-//! Every test starts its own server (or none) and uses its own functions, so run counts are
-//! exact.
+//! Every test starts its own server or cluster (or none) and uses its own functions, whose run
+//! counters it resets (its two variants take turns), so run counts are exact.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cache_runtime::{cached, Cache, CacheBuilder, Codec};
-use cache_tests::inspect::{get_entry, json, policy, runs, until_listening};
-use cache_tests::RedisServer;
+use cache_tests::inspect::{json, policy, runs, until_listening};
+use cache_tests::{backend_tests, Backend};
 use serde::{Deserialize, Serialize};
 
 /// An event with the serde attributes a service uses: an internally tagged enum, renamed
@@ -122,12 +123,13 @@ fn assert_bit_identical(got: &Sample, want: &Sample) {
     assert_eq!(rest(got), rest(want));
 }
 
-async fn redis_cache(server: &RedisServer, builder: CacheBuilder) -> Cache {
-    builder
-        .redis_url(server.url())
-        .build()
-        .await
-        .unwrap_or_else(|e| panic!("build the cache: {e}\n{}", server.log()))
+/// `builder`, with its other settings, pointed at `backend`, built.
+async fn redis_cache(backend: &Backend, builder: CacheBuilder) -> Cache {
+    let builder = match backend {
+        Backend::Single(server) => builder.redis_url(server.url()),
+        Backend::Cluster(cluster) => builder.cluster_nodes(cluster.urls()),
+    };
+    backend.build(builder).await
 }
 
 // MessagePack: bit-identical hits --------------------------------------------------------------
@@ -148,11 +150,12 @@ async fn packed(id: u32, fail: bool) -> Result<Sample, String> {
     Ok(sample(id))
 }
 
-#[tokio::test]
-async fn message_pack_hits_are_bit_identical_through_redis_the_local_tier_and_the_stale_copy() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server, CacheBuilder::new()).await;
-    let mut redis = server.connection().await;
+async fn message_pack_hits_are_bit_identical_through_redis_the_local_tier_and_the_stale_copy(
+    backend: Backend,
+) {
+    PACKED_RUNS.store(0, Ordering::SeqCst);
+    let cache = redis_cache(&backend, CacheBuilder::new()).await;
+    let mut redis = backend.connection().await;
     cache
         .scope(async {
             let computed = packed(1, false).await.unwrap();
@@ -162,7 +165,8 @@ async fn message_pack_hits_are_bit_identical_through_redis_the_local_tier_and_th
             assert_bit_identical(&hit, &sample(1));
 
             let key = packed_cache(1).key().unwrap();
-            let raw = get_entry(&mut redis, &key).await.unwrap();
+            assert_eq!(key, backend.key("v1:_:packed:~1"));
+            let raw = redis.entry(&key).await.unwrap();
             assert_eq!(&raw[..2], b"\xc1M", "a MessagePack frame: {raw:?}");
             assert!(
                 std::str::from_utf8(&raw).is_err(),
@@ -191,7 +195,7 @@ async fn message_pack_hits_are_bit_identical_through_redis_the_local_tier_and_th
     cache.scope(packed(2, false)).await.unwrap();
     assert_eq!(runs(&PACKED_RUNS), 3);
     let tiered = redis_cache(
-        &server,
+        &backend,
         CacheBuilder::new().local_tier(Duration::from_secs(60)),
     )
     .await;
@@ -273,16 +277,17 @@ async fn squeezed_packed(n: u32) -> Vec<String> {
     lines(n)
 }
 
-#[tokio::test]
-async fn above_the_threshold_redis_holds_fewer_bytes_and_below_it_plain_json() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server, CacheBuilder::new()).await;
-    let mut redis = server.connection().await;
+async fn above_the_threshold_redis_holds_fewer_bytes_and_below_it_plain_json(backend: Backend) {
+    SQUEEZED_RUNS.store(0, Ordering::SeqCst);
+    SQUEEZED_PACKED_RUNS.store(0, Ordering::SeqCst);
+    let cache = redis_cache(&backend, CacheBuilder::new()).await;
+    let mut redis = backend.connection().await;
     cache
         .scope(async {
             // 1,000 lines: ~30 kB of JSON.
             assert_eq!(squeezed(1000).await, lines(1000));
-            let raw = get_entry(&mut redis, &squeezed_cache(1000).key().unwrap())
+            let raw = redis
+                .entry(&squeezed_cache(1000).key().unwrap())
                 .await
                 .unwrap();
             let plain = json(&lines(1000));
@@ -298,7 +303,8 @@ async fn above_the_threshold_redis_holds_fewer_bytes_and_below_it_plain_json() {
 
             // 10 lines: ~300 bytes, below the threshold: plain JSON, as redis-cli shows it.
             assert_eq!(squeezed(10).await, lines(10));
-            let raw = get_entry(&mut redis, &squeezed_cache(10).key().unwrap())
+            let raw = redis
+                .entry(&squeezed_cache(10).key().unwrap())
                 .await
                 .unwrap();
             assert_eq!(raw, json(&lines(10)));
@@ -306,7 +312,8 @@ async fn above_the_threshold_redis_holds_fewer_bytes_and_below_it_plain_json() {
             assert_eq!(runs(&SQUEEZED_RUNS), 2);
 
             assert_eq!(squeezed_packed(1000).await, lines(1000));
-            let raw = get_entry(&mut redis, &squeezed_packed_cache(1000).key().unwrap())
+            let raw = redis
+                .entry(&squeezed_packed_cache(1000).key().unwrap())
                 .await
                 .unwrap();
             assert_eq!(&raw[..3], b"\xc1ZM", "compressed MessagePack");
@@ -314,7 +321,8 @@ async fn above_the_threshold_redis_holds_fewer_bytes_and_below_it_plain_json() {
             assert_eq!(squeezed_packed(1000).await, lines(1000));
             let raw = {
                 squeezed_packed(10).await;
-                get_entry(&mut redis, &squeezed_packed_cache(10).key().unwrap())
+                redis
+                    .entry(&squeezed_packed_cache(10).key().unwrap())
                     .await
                     .unwrap()
             };
@@ -353,7 +361,7 @@ async fn as_packed(id: u32) -> Vec<f64> {
 }
 
 /// Writes the entry with one codec, then reads it with the other, both ways.
-async fn switch_codecs(cache: &Cache, raw: Option<&RedisServer>) {
+async fn switch_codecs(cache: &Cache, raw: Option<&Backend>) {
     cache
         .scope(async {
             assert_eq!(as_json(1).await, [1.0, 1.5]);
@@ -364,12 +372,10 @@ async fn switch_codecs(cache: &Cache, raw: Option<&RedisServer>) {
             assert_eq!(as_packed(1).await, [1.0, -2.5]);
             assert_eq!(runs(&AS_PACKED_RUNS), 1);
             assert_eq!(policy(cache, "codec::as_packed").codec_mismatch, 1);
-            if let Some(server) = raw {
-                let raw = get_entry(
-                    &mut server.connection().await,
-                    &as_json_cache(1).key().unwrap(),
-                )
-                .await;
+            if let Some(backend) = raw {
+                let key = as_json_cache(1).key().unwrap();
+                assert_eq!(key, backend.key("v1:_:shared:~1"));
+                let raw = backend.connection().await.entry(&key).await;
                 assert_eq!(&raw.unwrap()[..2], b"\xc1M", "overwritten in MessagePack");
             }
             assert_eq!(as_packed(1).await, [1.0, -2.5]);
@@ -385,11 +391,11 @@ async fn switch_codecs(cache: &Cache, raw: Option<&RedisServer>) {
         .await;
 }
 
-#[tokio::test]
-async fn an_entry_of_the_other_codec_is_a_miss_through_redis_and_in_process() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server, CacheBuilder::new()).await;
-    switch_codecs(&cache, Some(&server)).await;
+async fn an_entry_of_the_other_codec_is_a_miss_through_redis_and_in_process(backend: Backend) {
+    AS_JSON_RUNS.store(0, Ordering::SeqCst);
+    AS_PACKED_RUNS.store(0, Ordering::SeqCst);
+    let cache = redis_cache(&backend, CacheBuilder::new()).await;
+    switch_codecs(&cache, Some(&backend)).await;
     // The in-process store keeps decoded values: a kept value of the other codec's site must
     // not be served either.
     AS_JSON_RUNS.store(0, Ordering::SeqCst);
@@ -455,11 +461,11 @@ fn garbage_entries() -> Vec<Vec<u8>> {
     entries
 }
 
-#[tokio::test]
-async fn garbage_behind_the_frame_mark_is_a_counted_miss() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server, CacheBuilder::new()).await;
-    let mut redis = server.connection().await;
+async fn garbage_behind_the_frame_mark_is_a_counted_miss(backend: Backend) {
+    GARBAGE_RUNS.store(0, Ordering::SeqCst);
+    GARBAGE_JSON_RUNS.store(0, Ordering::SeqCst);
+    let cache = redis_cache(&backend, CacheBuilder::new()).await;
+    let mut redis = backend.connection().await;
     let entries = garbage_entries();
     cache
         .scope(async {
@@ -521,10 +527,9 @@ async fn own_choice(n: u32) -> Vec<String> {
     lines(n)
 }
 
-#[tokio::test]
-async fn process_settings_apply_to_attributes_that_choose_neither() {
-    let server = RedisServer::start();
-    let mut redis = server.connection().await;
+async fn process_settings_apply_to_attributes_that_choose_neither(backend: Backend) {
+    DEFAULTED_RUNS.store(0, Ordering::SeqCst);
+    let mut redis = backend.connection().await;
     let from_env = CacheBuilder::from_vars([
         ("CACHE_CODEC".to_owned(), "msgpack".to_owned()),
         ("CACHE_COMPRESS_ABOVE".to_owned(), "2048".to_owned()),
@@ -534,7 +539,7 @@ async fn process_settings_apply_to_attributes_that_choose_neither() {
         .codec(Codec::MessagePack)
         .compress_above(2048);
     for (prefix, builder) in [("env", from_env), ("builder", from_builder)] {
-        let cache = redis_cache(&server, builder.prefix(prefix)).await;
+        let cache = redis_cache(&backend, builder.prefix(prefix)).await;
         let keys = cache
             .scope(async {
                 defaulted(1000).await;
@@ -550,11 +555,12 @@ async fn process_settings_apply_to_attributes_that_choose_neither() {
                 .map(Option::unwrap)
             })
             .await;
-        let big = get_entry(&mut redis, &keys[0]).await.unwrap();
+        assert_eq!(keys[0], backend.key(&format!("{prefix}:_:defaulted:~1000")));
+        let big = redis.entry(&keys[0]).await.unwrap();
         assert_eq!(&big[..3], b"\xc1ZM", "{prefix}: compressed MessagePack");
-        let small = get_entry(&mut redis, &keys[1]).await.unwrap();
+        let small = redis.entry(&keys[1]).await.unwrap();
         assert_eq!(&small[..2], b"\xc1M", "{prefix}: plain MessagePack");
-        let own = get_entry(&mut redis, &keys[2]).await.unwrap();
+        let own = redis.entry(&keys[2]).await.unwrap();
         assert_eq!(
             own,
             json(&lines(1000)),
@@ -563,3 +569,11 @@ async fn process_settings_apply_to_attributes_that_choose_neither() {
     }
     assert_eq!(runs(&DEFAULTED_RUNS), 4);
 }
+
+backend_tests!(
+    message_pack_hits_are_bit_identical_through_redis_the_local_tier_and_the_stale_copy,
+    above_the_threshold_redis_holds_fewer_bytes_and_below_it_plain_json,
+    an_entry_of_the_other_codec_is_a_miss_through_redis_and_in_process,
+    garbage_behind_the_frame_mark_is_a_counted_miss,
+    process_settings_apply_to_attributes_that_choose_neither,
+);

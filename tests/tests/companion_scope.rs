@@ -3,15 +3,16 @@
 //! just as `tenant::scope("acme", async { fill_cache(1, 1).invalidate().await })` does, and a
 //! companion made outside `Cache::scope` works on the cache of the scope it is awaited in.
 //!
-//! Every scenario runs against the in-process store and against a `redis-server` the test
-//! starts; each function counts its runs per tenant, so a count says exactly when the body ran.
+//! Every scenario runs against the in-process store (`in_process::…`) and against a Redis the
+//! test starts: a single server and a three-master cluster (`on_redis::{single,cluster}::…`),
+//! see [`cache_tests::backend`]. Each function counts its runs per store and tenant, so a count
+//! says exactly when the body ran.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
 use cache_runtime::{cached, tenant, Cache, CacheBuilder, CacheEntry};
-use cache_tests::inspect::redis_cache;
-use cache_tests::RedisServer;
+use cache_tests::{backend_tests, Backend};
 
 /// Runs by counter (a store or a test) and tenant.
 type Runs = HashMap<(&'static str, Option<String>), u32>;
@@ -37,14 +38,47 @@ fn value(run: u32) -> String {
     format!("{}#{run}", tenant::current().as_deref().unwrap_or("-"))
 }
 
-async fn stores() -> Vec<(&'static str, Cache, Option<RedisServer>)> {
-    let memory = CacheBuilder::new()
-        .build()
-        .await
-        .expect("the in-process cache");
-    let server = RedisServer::start();
-    let redis = redis_cache(&server).await;
-    vec![("memory", memory, None), ("redis", redis, Some(server))]
+/// One store a scenario runs on: `name` tells its runs apart from the other stores' (`memory`,
+/// `single`, `cluster`), `backend` is its Redis (`None`: the in-process store).
+struct Store<'a> {
+    name: &'static str,
+    cache: Cache,
+    backend: Option<&'a Backend>,
+}
+
+impl<'a> Store<'a> {
+    async fn in_process() -> Store<'static> {
+        let cache = CacheBuilder::new()
+            .build()
+            .await
+            .expect("the in-process cache");
+        Store {
+            name: "memory",
+            cache,
+            backend: None,
+        }
+    }
+
+    async fn on(backend: &'a Backend) -> Store<'a> {
+        Store {
+            name: backend.name(),
+            cache: backend.cache().await,
+            backend: Some(backend),
+        }
+    }
+
+    /// The name the store gives the key `name`: `name` itself in process, or as
+    /// [`Backend::key`] says.
+    fn key(&self, name: &str) -> String {
+        self.backend
+            .map_or_else(|| name.to_owned(), |backend| backend.key(name))
+    }
+}
+
+/// Forgets the runs counted under `counter`: the test's variants (in process, on a server, on
+/// a cluster) use counters of their own, and each starts from zero.
+fn forget(counter: &'static str) {
+    RUNS.lock().unwrap().retain(|(name, _), _| *name != counter);
 }
 
 /// `store` is not part of the key: it only tells the two stores' runs apart.
@@ -61,74 +95,73 @@ async fn session(user: u32, test: &'static str) -> Option<String> {
     Some(value(record(test)))
 }
 
-#[tokio::test]
-async fn a_companion_made_outside_a_tenant_scope_acts_in_the_scope_it_is_awaited_in() {
-    for (store, cache, _server) in stores().await {
-        cache
-            .scope(async {
-                assert_eq!(
-                    tenant::scope("acme", fill(1, 1, store)).await,
-                    "acme#1",
-                    "{store}"
-                );
-                assert_eq!(
-                    tenant::scope("globex", fill(1, 1, store)).await,
-                    "globex#1",
-                    "{store}"
-                );
-                assert_eq!(fill(1, 1, store).await, "-#1", "{store}");
+async fn a_companion_made_outside_a_tenant_scope_acts_in_the_scope_it_is_awaited_in(on: Store<'_>) {
+    let (store, cache) = (on.name, &on.cache);
+    forget(store);
+    cache
+        .scope(async {
+            assert_eq!(
+                tenant::scope("acme", fill(1, 1, store)).await,
+                "acme#1",
+                "{store}"
+            );
+            assert_eq!(
+                tenant::scope("globex", fill(1, 1, store)).await,
+                "globex#1",
+                "{store}"
+            );
+            assert_eq!(fill(1, 1, store).await, "-#1", "{store}");
 
-                // The companion is made here, outside any tenant, and awaited in acme's scope.
-                let peek = tenant::scope("acme", fill_cache(1, 1).peek()).await;
-                assert_eq!(
-                    peek.as_deref(),
-                    Some("acme#1"),
-                    "{store}: peek reads acme's entry"
-                );
-                let dropped = tenant::scope("acme", fill_cache(1, 1).invalidate()).await;
-                assert!(matches!(dropped, Ok(true)), "{store}: {dropped:?}");
-                assert_eq!(
-                    tenant::scope("acme", fill(1, 1, store)).await,
-                    "acme#2",
-                    "{store}: recomputed"
-                );
-                assert_eq!(runs(store, Some("acme")), 2, "{store}");
+            // The companion is made here, outside any tenant, and awaited in acme's scope.
+            let peek = tenant::scope("acme", fill_cache(1, 1).peek()).await;
+            assert_eq!(
+                peek.as_deref(),
+                Some("acme#1"),
+                "{store}: peek reads acme's entry"
+            );
+            let dropped = tenant::scope("acme", fill_cache(1, 1).invalidate()).await;
+            assert!(matches!(dropped, Ok(true)), "{store}: {dropped:?}");
+            assert_eq!(
+                tenant::scope("acme", fill(1, 1, store)).await,
+                "acme#2",
+                "{store}: recomputed"
+            );
+            assert_eq!(runs(store, Some("acme")), 2, "{store}");
 
-                // The other tenant and the calls outside any tenant were left alone.
-                assert_eq!(
-                    tenant::scope("globex", fill(1, 1, store)).await,
-                    "globex#1",
-                    "{store}"
-                );
-                assert_eq!(fill(1, 1, store).await, "-#1", "{store}");
+            // The other tenant and the calls outside any tenant were left alone.
+            assert_eq!(
+                tenant::scope("globex", fill(1, 1, store)).await,
+                "globex#1",
+                "{store}"
+            );
+            assert_eq!(fill(1, 1, store).await, "-#1", "{store}");
 
-                // The same through an `async` block, as before.
-                let dropped =
-                    tenant::scope("acme", async { fill_cache(1, 1).invalidate().await }).await;
-                assert!(matches!(dropped, Ok(true)), "{store}: {dropped:?}");
+            // The same through an `async` block, as before.
+            let dropped =
+                tenant::scope("acme", async { fill_cache(1, 1).invalidate().await }).await;
+            assert!(matches!(dropped, Ok(true)), "{store}: {dropped:?}");
 
-                // A put made outside the scope writes acme's entry.
-                tenant::scope("acme", fill_cache(1, 1).put(&"put".to_owned())).await;
-                assert_eq!(
-                    tenant::scope("acme", fill(1, 1, store)).await,
-                    "put",
-                    "{store}"
-                );
-                assert_eq!(runs(store, Some("acme")), 2, "{store}: served from the put");
+            // A put made outside the scope writes acme's entry.
+            tenant::scope("acme", fill_cache(1, 1).put(&"put".to_owned())).await;
+            assert_eq!(
+                tenant::scope("acme", fill(1, 1, store)).await,
+                "put",
+                "{store}"
+            );
+            assert_eq!(runs(store, Some("acme")), 2, "{store}: served from the put");
 
-                // `key()` is synchronous: it reads the scope it is called in.
-                let entry = fill_cache(1, 1);
-                let key = tenant::scope("acme", async { entry.key() }).await;
-                assert_eq!(key.as_deref(), Some("v1:t=acme:fill:~1:~1"), "{store}");
-                assert_eq!(entry.key().as_deref(), Some("v1:_:fill:~1:~1"), "{store}");
+            // `key()` is synchronous: it reads the scope it is called in.
+            let entry = fill_cache(1, 1);
+            let key = tenant::scope("acme", async { entry.key() }).await;
+            assert_eq!(key, Some(on.key("v1:t=acme:fill:~1:~1")), "{store}");
+            assert_eq!(entry.key(), Some(on.key("v1:_:fill:~1:~1")), "{store}");
 
-                // Many entries, made outside, read in one scope.
-                let entries = vec![fill_cache(1, 1), fill_cache(2, 2)];
-                let found = tenant::scope("globex", CacheEntry::peek_many(entries)).await;
-                assert_eq!(found, [Some("globex#1".to_owned()), None], "{store}");
-            })
-            .await;
-    }
+            // Many entries, made outside, read in one scope.
+            let entries = vec![fill_cache(1, 1), fill_cache(2, 2)];
+            let found = tenant::scope("globex", CacheEntry::peek_many(entries)).await;
+            assert_eq!(found, [Some("globex#1".to_owned()), None], "{store}");
+        })
+        .await;
 }
 
 #[tokio::test]
@@ -163,23 +196,50 @@ async fn a_companion_of_a_tenant_scoped_function_made_outside_any_tenant_still_f
         .await;
 }
 
-#[tokio::test]
-async fn a_companion_made_outside_a_cache_scope_acts_on_the_cache_it_is_awaited_in() {
-    for (store, cache, _server) in stores().await {
-        let name = format!("outside:{store}");
-        cache
-            .scope(tenant::scope("acme", session(8, "outside")))
-            .await;
-        // Made where no cache is in use (this test binary installs none).
-        let entry = session_cache(8);
-        assert_eq!(entry.key(), None, "{store}: no cache here");
-        let peek = cache.scope(tenant::scope("acme", entry.peek())).await;
-        assert!(matches!(peek, Some(Some(_))), "{name}: {peek:?}");
-        let entry = session_cache(8);
-        let dropped = cache.scope(tenant::scope("acme", entry.invalidate())).await;
-        assert!(matches!(dropped, Ok(true)), "{name}: {dropped:?}");
-        let entry = session_cache(8);
-        let peek = cache.scope(tenant::scope("acme", entry.peek())).await;
-        assert_eq!(peek, None, "{name}: the entry is gone");
-    }
+async fn a_companion_made_outside_a_cache_scope_acts_on_the_cache_it_is_awaited_in(on: Store<'_>) {
+    let (store, cache) = (on.name, &on.cache);
+    let name = format!("outside:{store}");
+    cache
+        .scope(tenant::scope("acme", session(8, "outside")))
+        .await;
+    // Made where no cache is in use (this test binary installs none).
+    let entry = session_cache(8);
+    assert_eq!(entry.key(), None, "{store}: no cache here");
+    let peek = cache.scope(tenant::scope("acme", entry.peek())).await;
+    assert!(matches!(peek, Some(Some(_))), "{name}: {peek:?}");
+    let entry = session_cache(8);
+    let dropped = cache.scope(tenant::scope("acme", entry.invalidate())).await;
+    assert!(matches!(dropped, Ok(true)), "{name}: {dropped:?}");
+    let entry = session_cache(8);
+    let peek = cache.scope(tenant::scope("acme", entry.peek())).await;
+    assert_eq!(peek, None, "{name}: the entry is gone");
 }
+
+/// Generates `in_process::<scenario>` and `on_redis::{single,cluster}::<scenario>` for each
+/// scenario.
+macro_rules! on_every_store {
+    ($($scenario:ident),* $(,)?) => {
+        mod in_process {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::Store::in_process().await).await;
+                }
+            )*
+        }
+        mod on_redis {
+            use super::*;
+            $(
+                async fn $scenario(backend: Backend) {
+                    super::$scenario(Store::on(&backend).await).await;
+                }
+            )*
+            backend_tests!($($scenario),*);
+        }
+    };
+}
+
+on_every_store!(
+    a_companion_made_outside_a_tenant_scope_acts_in_the_scope_it_is_awaited_in,
+    a_companion_made_outside_a_cache_scope_acts_on_the_cache_it_is_awaited_in,
+);

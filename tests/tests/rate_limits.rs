@@ -1,5 +1,10 @@
-//! Counters, rate limits and quotas against a real `redis-server` and over the in-process store,
-//! the local fallback when Redis is killed, and the tower layer in front of an axum router.
+//! Counters, rate limits and quotas against a real Redis and over the in-process store, the
+//! local fallback when Redis is killed, and the tower layer in front of an axum router.
+//!
+//! The Redis tests run on a single server (`single::…`) and on a three-master cluster
+//! (`cluster::…`), see [`cache_tests::backend`]: there the sliding window's two counters (read
+//! in one pipeline) must share a hash slot. The outage test kills its server and runs on a
+//! single server only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +12,7 @@ use std::time::Duration;
 use cache_runtime::limit::{client_ip, Counter, Quota, RateLimit, RateLimitLayer, Source};
 use cache_runtime::{tenant, Cache, CacheBuilder};
 use cache_tests::inspect::redis_cache;
-use cache_tests::RedisServer;
+use cache_tests::{backend_tests, Backend, RedisServer};
 use tower::ServiceExt;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -32,17 +37,30 @@ async fn sixth_request_refused(cache: &Cache, limit: &RateLimit) {
     );
 }
 
-#[tokio::test]
-async fn fixed_and_sliding_windows_over_redis() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn fixed_and_sliding_windows_over_redis(backend: Backend) {
+    let cache = backend.cache().await;
     sixth_request_refused(&cache, &RateLimit::fixed("fixed", 5, MINUTE)).await;
     sixth_request_refused(&cache, &RateLimit::sliding("sliding", 5, MINUTE)).await;
+    let stats = cache.stats().direct;
     assert_eq!(
-        cache.stats().direct.local_limit_decisions,
-        0,
-        "{}",
-        server.log()
+        (stats.local_limit_decisions, stats.write_errors),
+        (0, 0),
+        "{stats:?}\n{}",
+        backend.log()
+    );
+    // The counters are in Redis, under the key's name on this backend: the fixed window's one
+    // counter, and the sliding window's counter of the current window (`:~<index>`). On a
+    // cluster the hash tag comes before `:~<index>`, so every window of one key is in one slot:
+    // the pipeline that counts the current window and reads the previous one never spans two.
+    let fixed = backend.key("v1:_:rl:fixed:10.0.0.1");
+    assert_eq!(backend.keys_with_prefix(&fixed).await, [fixed.as_str()]);
+    let sliding = backend
+        .keys_with_prefix(&format!("{}:~", backend.key("v1:_:rl:sliding:10.0.0.1")))
+        .await;
+    assert!(
+        (1..=2).contains(&sliding.len()),
+        "the sliding window's counters: {sliding:?} among {:?}",
+        backend.keys().await
     );
 }
 
@@ -53,10 +71,8 @@ async fn fixed_and_sliding_windows_in_process() {
     sixth_request_refused(&cache, &RateLimit::sliding("sliding", 5, MINUTE)).await;
 }
 
-#[tokio::test]
-async fn two_caches_on_one_redis_share_the_limit() {
-    let server = RedisServer::start();
-    let (first, second) = (redis_cache(&server).await, redis_cache(&server).await);
+async fn two_caches_on_one_redis_share_the_limit(backend: Backend) {
+    let (first, second) = (backend.cache().await, backend.cache().await);
     // Each process has its own `RateLimit` value; the count lives in Redis.
     let (here, there) = (
         RateLimit::fixed("shared", 4, MINUTE),
@@ -99,10 +115,8 @@ async fn futures_free_loop(
     decisions
 }
 
-#[tokio::test]
-async fn counters_and_daily_quotas() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn counters_and_daily_quotas(backend: Backend) {
+    let cache = backend.cache().await;
     let requests = Counter::new("requests", MINUTE);
     let quota = Quota::daily("api", 2);
     cache
@@ -123,30 +137,24 @@ async fn counters_and_daily_quotas() {
             assert_eq!(quota.used("user123").await, Some(3));
         })
         .await;
-    // The counter is a plain Redis integer that expires at UTC midnight.
-    let mut redis = server.connection().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("v1:_:quota:api:user123:*")
-        .query_async(&mut redis)
-        .await
-        .expect("KEYS (test only)");
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&keys[0])
-        .query_async(&mut redis)
-        .await
-        .expect("PTTL");
-    assert!(ttl > 0 && ttl <= 24 * 3600 * 1000);
+    // The counter is a plain Redis integer (`…:user123:<day>`) that expires at UTC midnight.
+    let mut redis = backend.connection().await;
+    let keys = backend
+        .keys_with_prefix(&format!("{}:", backend.key("v1:_:quota:api:user123")))
+        .await;
+    assert_eq!(keys.len(), 1, "{:?}", backend.keys().await);
+    assert_eq!(redis.get(&keys[0]).await.as_deref(), Some(&b"3"[..]));
+    let ttl = redis.pttl(&keys[0]).await;
+    assert!(ttl > 0 && ttl <= 24 * 3600 * 1000, "{ttl}");
 }
 
-#[tokio::test]
-async fn the_tower_layer_answers_429_with_headers() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn the_tower_layer_answers_429_with_headers(backend: Backend) {
+    let cache = backend.cache().await;
     let limit = Arc::new(RateLimit::fixed("http", 2, MINUTE));
     let app = axum::Router::new()
         .route("/", axum::routing::get(|| async { "ok" }))
-        .layer(RateLimitLayer::new(limit, client_ip).cache(cache));
+        .layer(RateLimitLayer::new(limit, client_ip).cache(cache.clone()));
+    let cache_stats = cache;
     let request = |ip: &str| {
         axum::http::Request::builder()
             .uri("/")
@@ -179,4 +187,16 @@ async fn the_tower_layer_answers_429_with_headers() {
     assert!(refused.headers().contains_key("ratelimit-reset"));
     let other = app.oneshot(request("198.51.100.1")).await.expect("answer");
     assert_eq!(other.status(), 200, "another client is not limited");
+    assert_eq!(
+        cache_stats.stats().direct.local_limit_decisions,
+        0,
+        "every decision came from Redis"
+    );
 }
+
+backend_tests!(
+    fixed_and_sliding_windows_over_redis,
+    two_caches_on_one_redis_share_the_limit,
+    counters_and_daily_quotas,
+    the_tower_layer_answers_429_with_headers,
+);

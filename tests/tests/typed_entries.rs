@@ -1,14 +1,18 @@
-//! Typed entries (`keyspace!`) against a real `redis-server` and over the in-process store: the
+//! Typed entries (`keyspace!`) against a real Redis and over the in-process store: the
 //! plain-JSON layout another client can write, TTLs and `touch`, `update` without lost writes
 //! under concurrency, tenant isolation, and failures that answer `None`/`false` and are counted.
+//!
+//! The Redis tests run on a single server (`single::…`) and on a three-master cluster
+//! (`cluster::…`; the one with concurrent updates under `threaded::`, on two worker threads),
+//! see [`cache_tests::backend`]; the dead-store test kills its server and runs on a single
+//! server only.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cache_runtime::{keyspace, tenant, Cache, CacheBuilder, Policy, Update};
-use cache_tests::inspect::{get_raw, redis_cache};
-use cache_tests::RedisServer;
-use redis::AsyncCommands;
+use cache_tests::inspect::redis_cache;
+use cache_tests::{backend_tests, Backend, RedisServer};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,15 +115,26 @@ async fn tenants_are_isolated(cache: &Cache) {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typed_entries_over_redis() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    basic_operations(&cache).await;
-    touch_extends(&cache).await;
-    tenants_are_isolated(&cache).await;
-    concurrent_updates(&cache).await;
-    assert_eq!(cache.stats().direct.write_errors, 0, "{}", server.log());
+/// On two worker threads, for the concurrent updates.
+mod threaded {
+    use super::*;
+
+    async fn typed_entries_over_redis(backend: Backend) {
+        let cache = backend.cache().await;
+        basic_operations(&cache).await;
+        touch_extends(&cache).await;
+        tenants_are_isolated(&cache).await;
+        concurrent_updates(&cache).await;
+        let direct = cache.stats().direct;
+        assert_eq!(
+            (direct.read_errors, direct.write_errors),
+            (0, 0),
+            "{direct:?}\n{}",
+            backend.log()
+        );
+    }
+
+    backend_tests!(multi_thread: typed_entries_over_redis);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,25 +146,25 @@ async fn typed_entries_in_process() {
     concurrent_updates(&cache).await;
 }
 
-#[tokio::test]
-async fn values_are_plain_json_that_other_clients_write() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
-    let mut redis = server.connection().await;
-    // What a Python service writes: `r.set("v1:_:session:py", json.dumps(...), px=...)`.
-    let _: () = redis
-        .set_ex(
-            "v1:_:session:py",
-            r#"{"userId":"py","email":"py@example.com","countryCode":"BR"}"#,
-            60,
-        )
+async fn values_are_plain_json_that_other_clients_write(backend: Backend) {
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
+    // What a Python service writes: `r.set("v1:_:session:py", json.dumps(...), px=...)` (on a
+    // cluster, at the name `cluster_key` gives).
+    let _: () = redis::cmd("SET")
+        .arg(backend.key("v1:_:session:py"))
+        .arg(r#"{"userId":"py","email":"py@example.com","countryCode":"BR"}"#)
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut redis)
         .await
         .expect("SET");
     let read = cache.scope(SESSIONS.get("py")).await.expect("the session");
     assert_eq!(read.country_code, "BR");
     // And what this API writes is the plain JSON value, no envelope.
     cache.scope(SESSIONS.set("rs", &session("rs"))).await;
-    let raw = get_raw(&mut redis, "v1:_:session:rs")
+    let raw = redis
+        .get(&backend.key("v1:_:session:rs"))
         .await
         .expect("stored");
     assert_eq!(
@@ -158,11 +173,16 @@ async fn values_are_plain_json_that_other_clients_write() {
     );
     assert_eq!(
         cache.scope(async { SESSIONS.key("a:b") }).await.as_deref(),
-        Some("v1:_:session:a%3Ab"),
+        Some(backend.key("v1:_:session:a%3Ab").as_str()),
         "key parts are escaped as in #[cached] keys"
     );
     // A value of another shape reads as absent, counted.
-    let _: () = redis.set("v1:_:session:bad", "[1,2]").await.expect("SET");
+    let _: () = redis::cmd("SET")
+        .arg(backend.key("v1:_:session:bad"))
+        .arg("[1,2]")
+        .query_async(&mut redis)
+        .await
+        .expect("SET");
     assert_eq!(cache.scope(SESSIONS.get("bad")).await, None);
     assert_eq!(cache.stats().direct.undecodable, 1);
 }
@@ -183,3 +203,5 @@ async fn a_dead_store_answers_none_and_false_and_counts() {
     assert_eq!(direct.read_errors, 1);
     assert_eq!(direct.write_errors, 2);
 }
+
+backend_tests!(values_are_plain_json_that_other_clients_write);

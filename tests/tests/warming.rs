@@ -1,6 +1,10 @@
-//! Warming against a `redis-server` the test starts: a companion's `refresh_with` recomputes
-//! one entry whatever the cache holds, `warm` calls a function for many inputs with bounded
-//! concurrency, and `Cache::popular` names the most requested keys of a function.
+//! Warming against a Redis the test starts: a companion's `refresh_with` recomputes one entry
+//! whatever the cache holds, `warm` calls a function for many inputs with bounded concurrency,
+//! and `Cache::popular` names the most requested keys of a function.
+//!
+//! Each test runs on a single server (`single::…`) and on a three-master cluster
+//! (`cluster::…`), see [`cache_tests::backend`]; the outage test kills its server and runs on
+//! a single server only.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::LazyLock;
@@ -8,7 +12,7 @@ use std::time::Duration;
 
 use cache_runtime::{cached, warm_with_progress, Warmed};
 use cache_tests::inspect::{policy, redis_cache, runs};
-use cache_tests::RedisServer;
+use cache_tests::{backend_tests, Backend, RedisServer};
 use tokio::sync::Barrier;
 
 static PRICE: AtomicU32 = AtomicU32::new(100);
@@ -24,10 +28,13 @@ async fn price(ticker: &str) -> Result<u32, String> {
     Ok(PRICE.load(Ordering::SeqCst))
 }
 
-#[tokio::test]
-async fn refresh_recomputes_and_the_next_call_hits_the_new_value() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn refresh_recomputes_and_the_next_call_hits_the_new_value(backend: Backend) {
+    PRICE.store(100, Ordering::SeqCst);
+    PRICE_FAILS.store(false, Ordering::SeqCst);
+    PRICE_RUNS.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
+    let mut redis = backend.connection().await;
+    let key = backend.key("v1:_:price:7203");
     cache
         .scope(async {
             assert_eq!(price("7203").await, Ok(100));
@@ -59,7 +66,13 @@ async fn refresh_recomputes_and_the_next_call_hits_the_new_value() {
             assert_eq!(runs(&PRICE_RUNS), 3);
         })
         .await;
-    drop(server);
+    // Redis holds the last refresh's value at the entry's name on this backend.
+    assert_eq!(
+        redis.entry(&key).await.as_deref(),
+        Some(&b"110"[..]),
+        "{:?}",
+        backend.keys().await
+    );
 }
 
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
@@ -81,15 +94,15 @@ async fn report(n: u32) -> Result<u32, String> {
     }
 }
 
-#[tokio::test]
-async fn warm_reports_progress_and_keeps_to_its_concurrency() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn warm_reports_progress_and_keeps_to_its_concurrency(backend: Backend) {
+    IN_FLIGHT.store(0, Ordering::SeqCst);
+    MAX_IN_FLIGHT.store(0, Ordering::SeqCst);
+    let cache = backend.cache().await;
     let mut progress = Vec::new();
     let warming = warm_with_progress(0..10, 2, report, |p: Warmed| progress.push(p.done));
     let warmed = tokio::time::timeout(Duration::from_secs(30), cache.scope(warming))
         .await
-        .unwrap_or_else(|_| panic!("warming stalled\n{}", server.log()));
+        .unwrap_or_else(|_| panic!("warming stalled\n{}", backend.log()));
     assert_eq!((warmed.done, warmed.failed), (10, 1));
     assert_eq!(progress, (1..=10).collect::<Vec<_>>());
     assert_eq!(MAX_IN_FLIGHT.load(Ordering::SeqCst), 2);
@@ -99,6 +112,17 @@ async fn warm_reports_progress_and_keeps_to_its_concurrency() {
             assert_eq!(report_cache(7).peek().await, None, "an Err is not stored");
         })
         .await;
+    // The nine `Ok`s are in Redis, on this backend's names.
+    let mut redis = backend.connection().await;
+    for n in (0..10).filter(|n| *n != 7) {
+        let key = backend.key(&format!("v1:_:report:~{n}"));
+        let value = redis.entry(&key).await;
+        assert!(
+            value.is_some(),
+            "no entry at {key}: {:?}",
+            backend.keys().await
+        );
+    }
 }
 
 #[cached(key = "item:{id}", ttl = "1m")]
@@ -106,10 +130,8 @@ async fn item(id: u32) -> u32 {
     id
 }
 
-#[tokio::test]
-async fn popular_names_the_hot_keys_first() {
-    let server = RedisServer::start();
-    let cache = redis_cache(&server).await;
+async fn popular_names_the_hot_keys_first(backend: Backend) {
+    let cache = backend.cache().await;
     let hot = cache
         .scope(async {
             // 1 is asked for 40 times, 2 20 times, 3 10 times, among 200 keys asked for once:
@@ -139,6 +161,12 @@ async fn popular_names_the_hot_keys_first() {
     assert_eq!(cache.popular("warming::item", 3), hot);
     assert_eq!(cache.popular("warming::item", 1), hot[..1]);
     assert!(cache.popular("warming::nothing", 3).is_empty());
+    // The names are the keys the entries have in Redis, usable to read or warm them.
+    assert_eq!(hot[0], backend.key("v1:_:item:~1"));
+    let mut redis = backend.connection().await;
+    for key in &hot {
+        assert!(redis.entry(key).await.is_some(), "no entry at {key}");
+    }
 }
 
 static OUTAGE_RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -171,3 +199,9 @@ async fn warming_through_a_redis_killed_half_way_runs_every_input_and_reports_no
         cache.stats()
     );
 }
+
+backend_tests!(
+    refresh_recomputes_and_the_next_call_hits_the_new_value,
+    warm_reports_progress_and_keeps_to_its_concurrency,
+    popular_names_the_hot_keys_first,
+);
