@@ -113,6 +113,7 @@ impl Engine {
         // A forced refresh (`CacheEntry::refresh_with`) reads the store only for what its write
         // is based on, and skips the in-process copy, which has no such basis.
         let forced = refresh_now::take(&entry.key);
+        let mark = self.flights.mark();
         // While an invalidation waits for the store, nothing is served from it: what it holds
         // may be what was invalidated.
         let mut gens = None;
@@ -161,7 +162,7 @@ impl Engine {
             },
         );
         tracing::debug!("MISS");
-        let miss = Miss { write, gens };
+        let miss = Miss { write, gens, mark };
         let result = self
             .compute(store, site, &entry, miss, adapter, share, body, counters)
             .await;

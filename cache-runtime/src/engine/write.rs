@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::flight::{self, Outcome, Role};
 use super::invalidate::MARK_WINDOW;
 use super::lease::Lease;
+use super::lookup::Lookup;
 use super::site::Site;
 use super::{Adapter, Engine, Share};
 use crate::key::{self, EntryKey, Generations};
@@ -45,7 +46,7 @@ impl Engine {
             return body.await;
         }
         let leader = loop {
-            let follower = match self.flights.join(key) {
+            let follower = match self.flights.join(key, miss.mark) {
                 Role::Leader(leader) => break Some(leader),
                 Role::Follower(follower) => follower,
             };
@@ -77,6 +78,17 @@ impl Engine {
             return body.await;
         };
         let gens = miss.gens.unwrap_or_else(|| self.generations(site, entry));
+        // The flight this call missed has stored its value by now: read it rather than run the
+        // function a second time.
+        if leader.came_late() && miss.write.is_some() {
+            if let Lookup::Hit(value, _, _) = self
+                .lookup(store, key, &gens, false, format, &adapter, counters)
+                .await
+            {
+                Counters::add(&counters.waited);
+                return (adapter.wrap)(value);
+            }
+        }
         let lease = match site.spec.lock {
             Some(lease) => match self.lease(store, key, &gens, lease, counters).await {
                 Lease::Filled(bytes) => {
@@ -309,6 +321,8 @@ pub(super) struct Miss {
     pub(super) write: Option<Basis>,
     /// The generations the lookup read, if it asked Redis.
     pub(super) gens: Option<Generations>,
+    /// [`Flights::mark`](super::flight::Flights::mark) from before the lookup.
+    pub(super) mark: u64,
 }
 
 /// Why an entry is written.
