@@ -16,7 +16,10 @@
 //! - the `cached` crate: `#[concurrent_cached]` over its `AsyncRedisCache` (MessagePack);
 //! - a batch call for 100 inputs (`#[cached(batch = …)]`) against 100 single `#[cached]` calls
 //!   awaited one after another: a "call" of these two rows is the 100 inputs, and a table of
-//!   their own gives the ratio batch / singles, per repetition as above.
+//!   their own gives the ratio batch / singles, per repetition as above;
+//! - on a 3-master Redis Cluster of our own (one replica each, every node on the server's
+//!   core): hand-written `GET` through the `redis` crate's cluster client, and `#[cached]` JSON
+//!   built with `cluster_nodes` (issue 13).
 //!
 //! Sections: hit (hot keys), miss (a fresh key per call: `GET` misses, the body runs, the
 //! write happens; the database is flushed after every run), and 1000 callers on one cold key
@@ -28,7 +31,7 @@
 use std::time::Duration;
 
 use cache_runtime::{Cache, CacheBuilder};
-use cache_tests::RedisServer;
+use cache_tests::{RedisCluster, RedisServer};
 
 mod alternatives;
 mod measure;
@@ -47,6 +50,7 @@ const CALLERS: [usize; 3] = [1, 16, 256];
 const REPETITIONS: usize = 3;
 const COLD_CALLERS: usize = 1000;
 const BASELINE: &str = "hand-written GET + serde_json";
+const CLUSTER_BASELINE: &str = "hand-written GET + serde_json (3-master cluster)";
 /// The batch call, and what it replaces: a "call" of these two rows is [`BATCH`] inputs.
 const BATCH_ROW: &str = "#[cached] batch of 100 inputs (Redis)";
 const SINGLES_ROW: &str = "#[cached] 100 single calls in turn (Redis)";
@@ -63,11 +67,18 @@ struct Caches {
     batch: Cache,
     tiered: Cache,
     memory: Cache,
+    /// On the 3-master cluster.
+    cluster: Cache,
 }
 
 /// Every path compared, in the order of the tables. A new row is one more entry here.
-fn paths(caches: &Caches, connection: &redis::aio::MultiplexedConnection) -> Vec<Path> {
+fn paths(
+    caches: &Caches,
+    connection: &redis::aio::MultiplexedConnection,
+    cluster: &redis::cluster_async::ClusterConnection,
+) -> Vec<Path> {
     let connection = connection.clone();
+    let cluster = cluster.clone();
     let moka = moka::sync::Cache::new(100_000);
     vec![
         Path::new(BASELINE, None, move |id| {
@@ -108,14 +119,29 @@ fn paths(caches: &Caches, connection: &redis::aio::MultiplexedConnection) -> Vec
         Path::new("cached crate (AsyncRedisCache)", None, |id| async move {
             cached_crate_lookup(id).await.is_ok()
         }),
+        Path::new(CLUSTER_BASELINE, None, move |id| {
+            let mut cluster = cluster.clone();
+            async move { handwritten(&mut cluster, id).await }
+        }),
+        Path::new(
+            "#[cached] JSON (3-master cluster)",
+            Some(&caches.cluster),
+            |id| async move { lookup(id).await.is_ok() },
+        ),
     ]
 }
 
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let server = RedisServer::start();
-    let (redis_pid, redis_version) = server_info(&server);
-    let pinning = alternatives::pin::pin(redis_pid);
+    let cluster = RedisCluster::start();
+    let (redis_pid, redis_version) = server_info(&server.client());
+    let mut servers = vec![redis_pid];
+    for url in cluster.urls() {
+        let client = redis::Client::open(url).expect("a node's URL");
+        servers.push(server_info(&client).0);
+    }
+    let pinning = alternatives::pin::pin(&servers);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -134,7 +160,7 @@ fn main() {
         .set(server.url())
         .expect("the URL is set once");
 
-    let (caches, connection) = runtime.block_on(async {
+    let (caches, connection, cluster_connection) = runtime.block_on(async {
         prepare().await;
         let redis = CacheBuilder::new().redis_url(server.url()).build().await;
         let batch = CacheBuilder::new().redis_url(server.url()).build().await;
@@ -144,17 +170,26 @@ fn main() {
             .build()
             .await;
         let memory = CacheBuilder::new().build().await;
+        let on_cluster = CacheBuilder::new()
+            .cluster_nodes(cluster.urls())
+            .build()
+            .await;
         let caches = Caches {
+            cluster: on_cluster.expect("a Redis Cluster cache"),
             redis: redis.expect("a Redis cache"),
             batch: batch.expect("a Redis cache"),
             tiered: tiered.expect("a Redis cache with a local tier"),
             memory: memory.expect("an in-process cache"),
         };
         caches.tiered.listening().await;
-        (caches, server.connection().await)
+        (
+            caches,
+            server.connection().await,
+            cluster.connection().await,
+        )
     });
     let selection = Selection::from_env();
-    let mut paths = paths(&caches, &connection);
+    let mut paths = paths(&caches, &connection, &cluster_connection);
     paths.retain(|path| {
         selection
             .only
@@ -162,8 +197,9 @@ fn main() {
             .is_none_or(|o| path.name.contains(o.as_str()))
     });
     // Hand-written code reads the entries `#[cached]` wrote: it is filled last.
-    let (baseline, others): (Vec<&Path>, Vec<&Path>) =
-        paths.iter().partition(|path| path.name == BASELINE);
+    let (baseline, others): (Vec<&Path>, Vec<&Path>) = paths
+        .iter()
+        .partition(|path| path.name == BASELINE || path.name == CLUSTER_BASELINE);
     for path in others.into_iter().chain(baseline) {
         runtime.block_on(fill(path));
     }
@@ -201,11 +237,20 @@ fn main() {
             .get_connection()
             .expect("an admin connection"),
     );
+    let cluster_admin = std::cell::RefCell::new(
+        redis::cluster::ClusterClient::new(cluster.urls())
+            .and_then(|client| client.get_connection())
+            .expect("an admin connection to the cluster"),
+    );
     let flush = || {
         // Fresh keys pile up in Redis: drop them between runs (not timed).
         let mut admin = admin.borrow_mut();
         let flushed: redis::RedisResult<()> = redis::cmd("FLUSHDB").query(&mut *admin);
         flushed.expect("FLUSHDB");
+        // Every master of the cluster.
+        let mut admin = cluster_admin.borrow_mut();
+        let flushed: redis::RedisResult<()> = redis::cmd("FLUSHDB").query(&mut *admin);
+        flushed.expect("FLUSHDB on the cluster");
     };
     let mut misses = Vec::new();
     if selection.wants("miss") {
@@ -231,6 +276,7 @@ fn main() {
     }
     drop(caches);
     drop(server);
+    drop(cluster);
 }
 
 /// What to run; by default everything. Narrowed by environment variables, for profiling one
@@ -283,9 +329,9 @@ fn sections(paths: &[Path], callers: &[usize], run: &dyn Fn(&Path, usize) -> Run
     rows
 }
 
-/// The server's pid (to pin it) and version, from `INFO server`.
-fn server_info(server: &RedisServer) -> (u32, String) {
-    let mut connection = server.client().get_connection().expect("a connection");
+/// A server's pid (to pin it) and version, from `INFO server`.
+fn server_info(server: &redis::Client) -> (u32, String) {
+    let mut connection = server.get_connection().expect("a connection");
     let info: String = redis::cmd("INFO")
         .arg("server")
         .query(&mut connection)

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use cache_runtime::{cached, Policy};
-use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
 use self::drive::HOT_KEYS;
@@ -137,7 +136,10 @@ pub(crate) fn stored_key(id: u64) -> String {
 
 /// The baseline: what the cache replaces, written by hand. `GET` + `serde_json::from_slice`;
 /// on a miss the body, `serde_json::to_vec` and `SET … PX`.
-pub(crate) async fn handwritten(connection: &mut MultiplexedConnection, id: u64) -> bool {
+pub(crate) async fn handwritten<C>(connection: &mut C, id: u64) -> bool
+where
+    C: redis::aio::ConnectionLike + Send + Sync,
+{
     let key = stored_key(id);
     if let Ok(Some(bytes)) = connection.get::<_, Option<Vec<u8>>>(&key).await {
         if let Ok(value) = serde_json::from_slice::<StockAnalysis>(&bytes) {
