@@ -82,11 +82,7 @@ impl Backend {
     pub async fn keys(&self) -> Vec<String> {
         match self {
             Backend::Single(server) => {
-                let mut keys = scan_all(&mut server.connection().await).await;
-                // SCAN may return a key twice.
-                keys.sort();
-                keys.dedup();
-                keys
+                crate::inspect::scan_keys(&mut server.connection().await).await
             }
             Backend::Cluster(cluster) => cluster.keys().await,
         }
@@ -139,27 +135,6 @@ pub fn untagged(name: &str) -> &str {
 pub fn is_bookkeeping(key: &str) -> bool {
     let key = untagged(key);
     key == "v1:gen" || key.starts_with("v1:gen:") || key.starts_with("v1:idx:")
-}
-
-/// Every key on one server, with `SCAN`, in no order and possibly repeated.
-async fn scan_all(connection: &mut MultiplexedConnection) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(connection)
-            .await
-            .unwrap_or_else(|e| panic!("SCAN: {e}"));
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
-    keys
 }
 
 /// The test's own connection to either backend; commands are written the same way for both

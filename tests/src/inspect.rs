@@ -106,3 +106,27 @@ pub async fn until_listening(caches: &[&Cache]) {
             });
     }
 }
+
+/// Every key on one server, with `SCAN` (never `KEYS`), sorted and without repeats (`SCAN` may
+/// return a key twice).
+pub async fn scan_keys(connection: &mut MultiplexedConnection) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(connection)
+            .await
+            .unwrap_or_else(|e| panic!("SCAN: {e}"));
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}

@@ -128,27 +128,8 @@ impl Store {
     /// (`v1:idx:…`), found with `SCAN` (`None` for the in-process store).
     async fn entry_keys(&mut self) -> Option<Vec<String>> {
         let (_, connection) = self.redis.as_mut()?;
-        let mut keys = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(connection)
-                .await
-                .unwrap_or_else(|e| panic!("SCAN: {e}"));
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-        keys.retain(|key| {
-            !key.starts_with("v1:idx:") && key != "v1:gen" && !key.starts_with("v1:gen:")
-        });
-        keys.sort();
-        keys.dedup();
+        let mut keys = cache_tests::inspect::scan_keys(connection).await;
+        keys.retain(|key| !cache_tests::backend::is_bookkeeping(key));
         Some(keys)
     }
 }

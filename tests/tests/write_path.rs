@@ -102,26 +102,6 @@ async fn report(id: u32) -> String {
     format!("report {id}: {}", "x".repeat(200))
 }
 
-/// Every key on the server, with `SCAN`.
-async fn every_key(redis: &mut MultiplexedConnection) -> Vec<String> {
-    let mut keys = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(redis)
-            .await
-            .unwrap();
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            return keys;
-        }
-    }
-}
-
 #[tokio::test]
 async fn bookkeeping_is_one_key_per_tenant_whatever_the_number_of_entries() {
     let server = RedisServer::start();
@@ -136,7 +116,7 @@ async fn bookkeeping_is_one_key_per_tenant_whatever_the_number_of_entries() {
             }))
             .await;
     }
-    let keys = every_key(&mut redis).await;
+    let keys = cache_tests::inspect::scan_keys(&mut redis).await;
     let mut bookkeeping: Vec<&String> = keys.iter().filter(|k| k.starts_with("v1:gen")).collect();
     bookkeeping.sort();
     assert_eq!(
