@@ -7,6 +7,11 @@
 //! `cluster_state:ok` with all 16384 slots assigned and every replica is linked to its master;
 //! [`RedisCluster::kill`] and [`RedisCluster::wait_for_failover`] take a master away and wait
 //! until its replica serves its slots. Panics include every node's log.
+//!
+//! [`RedisCluster::start_with`] starts nodes that demand a password (`--requirepass`, and
+//! `--masterauth` for their replicas) and/or speak TLS only, on the client port, the cluster
+//! bus and replication alike; the fixture's own checks and connections then authenticate and
+//! trust the test CA, and [`RedisCluster::urls`] carry the password and the `rediss://` scheme.
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
@@ -15,6 +20,7 @@ use std::time::{Duration, Instant};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
+use crate::tls::TlsFiles;
 use crate::{free_port, RedisServer};
 
 /// Nodes: three masters and one replica each.
@@ -31,9 +37,78 @@ fn cli_binary() -> String {
     std::env::var("REDIS_CLI_BIN").unwrap_or_else(|_| "redis-cli".to_owned())
 }
 
+/// How the nodes of a [`RedisCluster`] admit clients; the default is neither password nor TLS.
+#[derive(Default)]
+pub struct ClusterOptions<'a> {
+    /// `--requirepass` on every node, and `--masterauth` so that replicas authenticate too.
+    pub password: Option<String>,
+    /// TLS only (`--port 0 --tls-port …`), on the cluster bus and replication too, with the
+    /// server certificate of these files.
+    pub tls: Option<&'a TlsFiles>,
+    /// With `tls`: `--tls-auth-clients yes`, every client must present a certificate signed by
+    /// the CA of `tls` (the nodes present their server certificate to each other).
+    pub mutual_tls: bool,
+}
+
 /// Six `redis-server` processes forming one cluster.
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    access: Access,
+}
+
+/// What the fixture's own connections need to get in: the nodes' password, and the test CA and
+/// client certificate (PEM, read at start: the files may go before the cluster does).
+struct Access {
+    password: Option<String>,
+    tls: Option<redis::TlsCertificates>,
+}
+
+impl Access {
+    fn new(options: &ClusterOptions<'_>) -> Result<Self, String> {
+        let read = |path: std::path::PathBuf| {
+            std::fs::read(&path).map_err(|e| format!("read {}: {e}", path.display()))
+        };
+        let tls = match options.tls {
+            None => None,
+            Some(files) => Some(redis::TlsCertificates {
+                client_tls: Some(redis::ClientTlsConfig {
+                    client_cert: read(files.client_cert())?,
+                    client_key: read(files.client_key())?,
+                }),
+                root_cert: Some(read(files.ca())?),
+            }),
+        };
+        Ok(Access {
+            password: options.password.clone(),
+            tls,
+        })
+    }
+
+    /// `url` (a node's own, `redis://` or `rediss://`) with the password, if any.
+    fn url(&self, url: String) -> String {
+        match (&self.password, url.split_once("://")) {
+            (Some(password), Some((scheme, address))) => {
+                format!("{scheme}://:{password}@{address}")
+            }
+            _ => url,
+        }
+    }
+
+    /// A client of `url`: trusting the test CA and presenting the client certificate over TLS.
+    fn client(&self, url: &str) -> redis::RedisResult<redis::Client> {
+        match &self.tls {
+            None => redis::Client::open(url),
+            Some(certificates) => redis::Client::build_with_tls(url, certificates.clone()),
+        }
+    }
+
+    fn cluster_client(&self, urls: Vec<String>) -> redis::RedisResult<ClusterClient> {
+        let builder = redis::cluster::ClusterClientBuilder::new(urls);
+        match &self.tls {
+            None => builder.build(),
+            Some(certificates) => builder.certs(certificates.clone()).build(),
+        }
+    }
 }
 
 /// One line of `CLUSTER NODES`.
@@ -87,10 +162,15 @@ impl RedisCluster {
     /// Starts six nodes, creates the cluster and waits until it is fully up. A port race
     /// (another test took a port between the probe and the bind) starts the whole cluster again.
     pub fn start() -> Self {
+        Self::start_with(ClusterOptions::default())
+    }
+
+    /// [`start`](Self::start), with nodes that demand a password and/or speak TLS only.
+    pub fn start_with(options: ClusterOptions<'_>) -> Self {
         let started = Instant::now();
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Self::try_start() {
+            match Self::try_start(&options) {
                 Ok(cluster) => {
                     // Seen in test output with `--nocapture`: what a cluster costs a test.
                     println!(
@@ -106,17 +186,29 @@ impl RedisCluster {
         panic!("the redis cluster did not start; last attempt:\n{last_error}");
     }
 
-    fn try_start() -> Result<Self, String> {
+    fn try_start(options: &ClusterOptions<'_>) -> Result<Self, String> {
         // Twelve distinct ports: six clients, six buses.
         let mut ports = HashSet::new();
         while ports.len() < 2 * NODES {
             ports.insert(free_port());
         }
         let ports: Vec<u16> = ports.into_iter().collect();
-        let mut cluster = RedisCluster { nodes: Vec::new() };
+        let mut cluster = RedisCluster {
+            nodes: Vec::new(),
+            access: Access::new(options)?,
+        };
+        let mut secured = Vec::new();
+        if let Some(password) = &options.password {
+            let password = password.as_str();
+            secured.extend(["--requirepass", password, "--masterauth", password]);
+        }
+        let tls = options.tls.map(|files| {
+            secured.extend(["--tls-cluster", "yes", "--tls-replication", "yes"]);
+            RedisServer::tls_args(files, options.mutual_tls)
+        });
         for pair in ports.chunks(2) {
             let (port, bus) = (pair[0], pair[1]);
-            let args = [
+            let mut args = [
                 "--cluster-enabled",
                 "yes",
                 // Relative to the node's own `--dir`.
@@ -133,14 +225,28 @@ impl RedisCluster {
             ]
             .map(str::to_owned)
             .to_vec();
-            let node = RedisServer::start_on(port, args, None)
+            args.extend(secured.iter().map(|a| (*a).to_owned()));
+            let node = RedisServer::start_on(port, args, tls.clone())
                 .map_err(|log| format!("node on port {port} (bus {bus}) did not start:\n{log}"))?;
             cluster.nodes.push(node);
         }
 
         let deadline = Instant::now() + START_TIMEOUT;
         // Its report is a few KB: it fits the pipes while we wait for the exit.
-        let mut create = Command::new(cli_binary())
+        let mut create = Command::new(cli_binary());
+        if let Some(password) = &options.password {
+            create.args(["-a", password, "--no-auth-warning"]);
+        }
+        if let Some(files) = options.tls {
+            create
+                .args(["--tls", "--cacert"])
+                .arg(files.ca())
+                .arg("--cert")
+                .arg(files.client_cert())
+                .arg("--key")
+                .arg(files.client_key());
+        }
+        let mut create = create
             .arg("--cluster")
             .arg("create")
             .args(
@@ -197,7 +303,7 @@ impl RedisCluster {
     fn not_ready(&self) -> Option<String> {
         for node in &self.nodes {
             let port = node.port();
-            let info = match query(port, &redis::cmd("CLUSTER").arg("INFO").to_owned()) {
+            let info = match self.query(port, &redis::cmd("CLUSTER").arg("INFO").to_owned()) {
                 Ok(info) => info,
                 Err(e) => return Some(format!("CLUSTER INFO on {port}: {e}")),
             };
@@ -211,10 +317,11 @@ impl RedisCluster {
                     return Some(format!("node {port} lacks `{expected}`:\n{info}"));
                 }
             }
-            let replication = match query(port, &redis::cmd("INFO").arg("replication").to_owned()) {
-                Ok(info) => info,
-                Err(e) => return Some(format!("INFO replication on {port}: {e}")),
-            };
+            let replication =
+                match self.query(port, &redis::cmd("INFO").arg("replication").to_owned()) {
+                    Ok(info) => info,
+                    Err(e) => return Some(format!("INFO replication on {port}: {e}")),
+                };
             if replication.contains("role:slave")
                 && !replication
                     .lines()
@@ -231,16 +338,20 @@ impl RedisCluster {
         self.nodes.iter().map(RedisServer::port).collect()
     }
 
-    /// `redis://127.0.0.1:<port>` of every node.
+    /// `redis://127.0.0.1:<port>` of every node: `rediss://` on a TLS cluster, with
+    /// `:<password>@` before the address on a cluster with a password.
     pub fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(RedisServer::url).collect()
+        self.nodes
+            .iter()
+            .map(|node| self.access.url(node.url()))
+            .collect()
     }
 
     /// `CLUSTER NODES` as seen by the first live node that answers.
     fn topology(&self) -> Vec<NodeLine> {
         let mut errors = Vec::new();
         for node in self.nodes.iter().filter(|n| n.is_running()) {
-            match query(node.port(), &redis::cmd("CLUSTER").arg("NODES").to_owned()) {
+            match self.query(node.port(), &redis::cmd("CLUSTER").arg("NODES").to_owned()) {
                 Ok(text) => return text.lines().filter_map(NodeLine::parse).collect(),
                 Err(e) => errors.push(format!("{}: {e}", node.port())),
             }
@@ -279,7 +390,8 @@ impl RedisCluster {
 
     /// A cluster connection for the test's own checks: follows `MOVED` and `ASK` like the cache's.
     pub async fn connection(&self) -> ClusterConnection {
-        ClusterClient::new(self.urls())
+        self.access
+            .cluster_client(self.urls())
             .unwrap_or_else(|e| panic!("a cluster client for {:?}: {e}", self.urls()))
             .get_async_connection()
             .await
@@ -324,7 +436,8 @@ impl RedisCluster {
             .iter()
             .filter(|n| n.is_running())
             .find_map(|n| {
-                query_value::<u32>(n.port(), redis::cmd("CLUSTER").arg("KEYSLOT").arg(key)).ok()
+                self.query_value::<u32>(n.port(), redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
+                    .ok()
             })
             .unwrap_or_else(|| panic!("no live node answers CLUSTER KEYSLOT\n{}", self.log()));
         self.topology()
@@ -372,7 +485,11 @@ impl RedisCluster {
     async fn failover_pending(&self, killed: u16) -> Option<String> {
         for node in self.nodes.iter().filter(|n| n.is_running()) {
             let port = node.port();
-            let mut connection = match node.client().get_multiplexed_async_connection().await {
+            let client = match self.node_client(node) {
+                Ok(client) => client,
+                Err(e) => return Some(format!("a client of {port}: {e}")),
+            };
+            let mut connection = match client.get_multiplexed_async_connection().await {
                 Ok(connection) => connection,
                 Err(e) => return Some(format!("connect to {port}: {e}")),
             };
@@ -425,27 +542,43 @@ impl RedisCluster {
             .iter()
             .find(|n| n.port() == port)
             .unwrap_or_else(|| panic!("no node on port {port}"));
-        node.client()
+        self.node_client(node)
+            .unwrap_or_else(|e| panic!("a client of node {port}: {e}"))
             .get_multiplexed_async_connection()
             .await
             .unwrap_or_else(|e| panic!("connect to node {port}: {e}\n{}", self.log()))
     }
-}
 
-/// A text reply (`CLUSTER INFO`, `CLUSTER NODES`, `INFO`) of the node on `port`, over a short
-/// blocking connection: used where no runtime is at hand (start-up, the sync accessors).
-fn query(port: u16, cmd: &redis::Cmd) -> Result<String, String> {
-    query_value(port, cmd)
-}
+    /// A client of one node, with the cluster's password and TLS.
+    fn node_client(&self, node: &RedisServer) -> redis::RedisResult<redis::Client> {
+        self.access.client(&self.access.url(node.url()))
+    }
 
-fn query_value<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> Result<T, String> {
-    let client =
-        redis::Client::open(format!("redis://127.0.0.1:{port}")).map_err(|e| e.to_string())?;
-    let mut connection = client
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .map_err(|e| e.to_string())?;
-    connection
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    cmd.query(&mut connection).map_err(|e| e.to_string())
+    /// A text reply (`CLUSTER INFO`, `CLUSTER NODES`, `INFO`) of the node on `port`, over a
+    /// short blocking connection: used where no runtime is at hand (start-up, the sync
+    /// accessors).
+    fn query(&self, port: u16, cmd: &redis::Cmd) -> Result<String, String> {
+        self.query_value(port, cmd)
+    }
+
+    fn query_value<T: redis::FromRedisValue>(
+        &self,
+        port: u16,
+        cmd: &redis::Cmd,
+    ) -> Result<T, String> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.port() == port)
+            .ok_or_else(|| format!("no node on port {port}"))?;
+        let mut connection = self
+            .node_client(node)
+            .map_err(|e| e.to_string())?
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .map_err(|e| e.to_string())?;
+        connection
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .map_err(|e| e.to_string())?;
+        cmd.query(&mut connection).map_err(|e| e.to_string())
+    }
 }

@@ -12,7 +12,7 @@ pub mod inspect;
 pub mod tls;
 
 pub use backend::{Backend, Raw};
-pub use cluster::RedisCluster;
+pub use cluster::{ClusterOptions, RedisCluster};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -49,8 +49,14 @@ impl RedisServer {
     /// Starts a server that speaks TLS only, with the server certificate of `files`; with
     /// `mutual`, it also demands a client certificate signed by their CA.
     pub fn start_tls(files: &tls::TlsFiles, mutual: bool) -> Self {
+        Self::start_inner(&[], Some(Self::tls_args(files, mutual)))
+    }
+
+    /// The certificate arguments of a TLS-only server (see [`start_tls`](Self::start_tls)), for
+    /// [`start_on`](Self::start_on); the cluster fixture starts its TLS nodes with them.
+    pub(crate) fn tls_args(files: &tls::TlsFiles, mutual: bool) -> Vec<String> {
         let path = |p: std::path::PathBuf| p.display().to_string();
-        let tls = vec![
+        vec![
             "--tls-cert-file".to_owned(),
             path(files.server_cert()),
             "--tls-key-file".to_owned(),
@@ -59,8 +65,7 @@ impl RedisServer {
             path(files.ca()),
             "--tls-auth-clients".to_owned(),
             if mutual { "yes" } else { "no" }.to_owned(),
-        ];
-        Self::start_inner(&[], Some(tls))
+        ]
     }
 
     fn start_inner(extra_args: &[&str], tls: Option<Vec<String>>) -> Self {
