@@ -79,6 +79,23 @@ impl Connector {
         matches!(self, Self::Cluster { .. })
     }
 
+    /// The error of connecting to the nodes given, one at a time within `timeout` each, until one
+    /// accepts (then `None`): what the cluster client does not say when it reaches no node.
+    pub(crate) async fn connect_to_a_node(&self, timeout: Duration) -> Option<RedisError> {
+        let Self::Cluster { nodes, .. } = self else {
+            return None;
+        };
+        let mut last = None;
+        for node in nodes {
+            match tokio::time::timeout(timeout, node.get_multiplexed_async_connection()).await {
+                Ok(Ok(_)) => return None,
+                Ok(Err(error)) => last = Some(error),
+                Err(_) => {}
+            }
+        }
+        last
+    }
+
     /// A connection that connects on its first request: no server needs to be up.
     pub(crate) fn connect(&self) -> Result<Connection, RedisError> {
         Ok(match self {

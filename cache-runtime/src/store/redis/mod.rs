@@ -47,6 +47,7 @@ pub(crate) struct RedisStore {
     connection: ArcSwap<Connection>,
     operation_timeout: Duration,
     write_timeout: Duration,
+    connect_timeout: Duration,
     breaker: Breaker,
     /// The server's version and what is wrong with the connection, if anything.
     server: ServerState,
@@ -68,6 +69,7 @@ impl RedisStore {
             connection: ArcSwap::from_pointee(connection),
             operation_timeout: settings.operation_timeout,
             write_timeout: settings.write_timeout,
+            connect_timeout: settings.connect_timeout,
             breaker: Breaker::new(
                 settings.breaker_threshold,
                 settings.breaker_cool_down,
@@ -230,7 +232,7 @@ impl RedisStore {
                 self.breaker.record_success(permit),
                 Err(StoreError::Refused(refusal)),
             ),
-            Ok(Err(error)) => match connection_problem(&error, self.db) {
+            Ok(Err(error)) => match self.problem_of(&error).await {
                 // The server refuses the connection itself: that never heals by itself, so it
                 // counts as an outage, and the connection is rebuilt on each probe.
                 Some(problem) => {
@@ -280,6 +282,23 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// What is wrong with the connection itself when `error` says so. The cluster client does
+    /// not pass on why it could connect to no node (a wrong password reads as "no connections
+    /// found"): then one node is asked directly, within the connect timeout.
+    async fn problem_of(&self, error: &RedisError) -> Option<String> {
+        if let Some(problem) = connection_problem(error, self.db) {
+            return Some(problem);
+        }
+        if error.kind() != redis::ErrorKind::ClusterConnectionNotFound {
+            return None;
+        }
+        let refusal = self
+            .connector
+            .connect_to_a_node(self.connect_timeout)
+            .await?;
+        connection_problem(&refusal, self.db)
+    }
+
     /// Reads the server's version with `INFO server`: a refusal if it is too old to write to.
     /// A server that does not answer `INFO` with its version (a proxy, an ACL without `INFO`)
     /// is assumed to be recent enough.
