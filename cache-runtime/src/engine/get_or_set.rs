@@ -117,7 +117,11 @@ impl Engine {
         // While an invalidation waits for the store, nothing is served from it: what it holds
         // may be what was invalidated.
         let mut gens = None;
-        let lookup = if self.pending.any() && !self.replay().await {
+        // The replay and the miss path below are boxed: inline, their state would make this
+        // future (which a hit builds and moves through the span's wrapper and the expansion)
+        // twice as large, 3.4 kB instead of 1.8 kB for the bench's `lookup`, copied with every
+        // move; a miss pays one allocation beside its round trips instead.
+        let lookup = if self.pending.any() && !Box::pin(self.replay()).await {
             Lookup::Unreachable
         } else {
             let key = entry.key.as_str();
@@ -163,9 +167,8 @@ impl Engine {
         );
         tracing::debug!("MISS");
         let miss = Miss { write, gens, mark };
-        let result = self
-            .compute(store, site, &entry, miss, adapter, share, body, counters)
-            .await;
+        let result =
+            Box::pin(self.compute(store, site, &entry, miss, adapter, share, body, counters)).await;
         counters.missed(timer);
         result
     }
