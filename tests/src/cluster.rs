@@ -369,7 +369,9 @@ impl RedisCluster {
         let mut ports: Vec<u16> = self
             .topology()
             .iter()
-            .filter(|n| n.master && !n.failed)
+            // A node that another node's view still shows as a master without slots (a replica
+            // whose role has not reached that view yet) holds no keys of its own.
+            .filter(|n| n.master && !n.failed && !n.slots.is_empty())
             .map(|n| n.port)
             .collect();
         ports.sort_unstable();
@@ -426,6 +428,7 @@ impl RedisCluster {
             keys.extend(on_node);
         }
         keys.sort();
+        keys.dedup();
         keys
     }
 
