@@ -70,7 +70,11 @@ impl Engine {
         };
         let counters = self.counters(site);
         let adapter = Adapter::<V, V>::plain();
-        let mut keyed: Vec<(K, EntryKey, Generations)> = Vec::with_capacity(inputs.len());
+        // The inputs with a key, their entries and generations, side by side: the store reads
+        // the keys and generations where they are.
+        let mut keyed: Vec<(K, EntryKey)> = Vec::with_capacity(inputs.len());
+        let mut keys: Vec<String> = Vec::with_capacity(inputs.len());
+        let mut gens: Vec<Generations> = Vec::with_capacity(inputs.len());
         let mut unkeyed = Vec::new();
         let mut seen = std::collections::HashSet::with_capacity(inputs.len());
         for (input, entry) in inputs {
@@ -78,8 +82,9 @@ impl Engine {
                 // An input given twice is looked up, computed and written once.
                 Some(entry) if !seen.insert(entry.key.clone()) => {}
                 Some(entry) => {
-                    let gens = self.generations(site, &entry);
-                    keyed.push((input, entry, gens));
+                    gens.push(self.generations(site, &entry));
+                    keys.push(entry.key.clone());
+                    keyed.push((input, entry));
                 }
                 None => unkeyed.push(input),
             }
@@ -92,11 +97,6 @@ impl Engine {
         let fetched = if keyed.is_empty() || (self.pending.any() && !self.replay().await) {
             None
         } else {
-            let keys: Vec<String> = keyed
-                .iter()
-                .map(|(_, entry, _)| entry.key.clone())
-                .collect();
-            let gens: Vec<Generations> = keyed.iter().map(|(_, _, gens)| gens.clone()).collect();
             match store.get_many(&keys, &gens).await {
                 Ok(fetched) if fetched.len() == keys.len() => Some(fetched),
                 Ok(_) => None,
@@ -108,7 +108,7 @@ impl Engine {
             }
         };
         let Some(fetched) = fetched else {
-            for (input, _, _) in keyed {
+            for (input, _) in keyed {
                 counters.miss();
                 batch.missing.push(input);
             }
@@ -116,7 +116,7 @@ impl Engine {
             return batch;
         };
         let mut bases = Vec::new();
-        for ((input, entry, gens), fetched) in keyed.drain(..).zip(fetched) {
+        for (((input, entry), gens), fetched) in keyed.into_iter().zip(gens).zip(fetched) {
             let lookup = match fetched.found {
                 Some(found) => {
                     let format = self.format(site);

@@ -54,7 +54,11 @@ impl RedisStore {
         let remaining = pttl
             .and_then(|pttl| u64::try_from(pttl).ok())
             .map(Duration::from_millis);
-        Ok(judge(replies, gens, remaining))
+        let mut replies = replies.into_iter();
+        let raw = replies.next().flatten();
+        let now: Vec<Reply> = replies.collect();
+        let now: Vec<Option<&[u8]>> = now.iter().map(Option::as_deref).collect();
+        Ok(judge(raw, &now, gens, remaining))
     }
 
     /// One `MGET` of every key and every generation they need (each name once).
@@ -93,15 +97,23 @@ impl RedisStore {
                     .await
             })
             .await?;
-        Ok(positions
-            .iter()
-            .zip(gens)
-            .enumerate()
-            .map(|(i, (at, gens))| {
-                let mut own = Vec::with_capacity(at.len() + 1);
-                own.push(replies.get(i).cloned().flatten());
-                own.extend(at.iter().map(|&j| replies.get(j).cloned().flatten()));
-                judge(own, gens, None)
+        let mut replies = replies;
+        // The entries move out of the reply (each key is asked once); the generations, which
+        // entries share, are read in place.
+        let raws: Vec<Reply> = replies
+            .iter_mut()
+            .take(keys.len())
+            .map(Option::take)
+            .collect();
+        Ok(raws
+            .into_iter()
+            .zip(positions.iter().zip(gens))
+            .map(|(raw, (at, gens))| {
+                let now: Vec<Option<&[u8]>> = at
+                    .iter()
+                    .map(|&j| replies.get(j).and_then(Option::as_deref))
+                    .collect();
+                judge(raw, &now, gens, None)
             })
             .collect())
     }
@@ -439,16 +451,16 @@ fn by_shard<'a, T>(items: Vec<&'a T>, key: impl Fn(&T) -> &str) -> Vec<Vec<&'a T
     groups.into_iter().map(|(_, group)| group).collect()
 }
 
-/// What `MGET key gens…` found: the entry if its stamp is the generations' stamp, and the basis
-/// of a write of the key.
-fn judge(mut replies: Vec<Reply>, gens: &Generations, remaining: Option<Duration>) -> Fetched {
-    let raw = if replies.is_empty() {
-        None
-    } else {
-        replies.remove(0).map(Bytes::from)
-    };
-    let now: Vec<Option<&[u8]>> = replies.iter().map(Option::as_deref).collect();
-    let stamp = generation::stamp(gens, &now);
+/// What `MGET key gens…` found (`raw` at the key, `now` at its generations): the entry if its
+/// stamp is the generations' stamp, and the basis of a write of the key.
+fn judge(
+    raw: Reply,
+    now: &[Option<&[u8]>],
+    gens: &Generations,
+    remaining: Option<Duration>,
+) -> Fetched {
+    let raw = raw.map(Bytes::from);
+    let stamp = generation::stamp(gens, now);
     let found = match (&raw, stamp) {
         (Some(raw), Some(stamp)) => match generation::unwrap(raw) {
             Some((written, range)) if written == stamp => Some(Found {
