@@ -1,24 +1,17 @@
-//! TLS and passwords on a real Redis Cluster (issue 13: "TLS and auth work the same way as for
-//! a single server"): `REDIS_CLUSTER_NODES` of `rediss://` nodes with the CA from
-//! `CACHE_TLS_CA_FILE`, mutual TLS with `CACHE_TLS_CERT_FILE`/`CACHE_TLS_KEY_FILE` on nodes that
-//! demand a client certificate, a CA that did not sign the nodes' certificates falling back
-//! silently, and nodes that demand a password: the right one in the node URLs caches, a wrong
-//! one runs every call uncached and says that authentication failed.
+//! Passwords on a real Redis Cluster (issue 13: "TLS and auth work the same way as for a single
+//! server"; TLS on a cluster is in `tls.rs`, beside TLS on one server): nodes that demand a
+//! password, the right one in the node URLs caches, a wrong one runs every call uncached and
+//! says that authentication failed, as `connection_errors.rs` checks for one server.
 //!
 //! Every test starts its own six-node cluster (`RedisCluster::start_with`), whose replication
-//! and cluster bus use the same TLS or password as the clients.
+//! uses the same password as the clients.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cached, Cache, CacheBuilder};
-use cache_tests::inspect::{entry_value, policy, runs, total_errors, total_hits};
-use cache_tests::tls::TlsFiles;
+use cache_tests::inspect::{entry_value, runs, total_errors, total_hits};
 use cache_tests::{ClusterOptions, RedisCluster};
-
-fn path(p: std::path::PathBuf) -> String {
-    p.display().to_string()
-}
 
 /// A cache from settings as the environment gives them, with a breaker that never opens in
 /// these tests: every call goes to the cluster.
@@ -43,153 +36,6 @@ async fn stored(cluster: &RedisCluster, key: &str) -> Option<Vec<u8>> {
         .await
         .unwrap_or_else(|e| panic!("GET {key}: {e}\n{}", cluster.log()));
     entry_value(&raw?)
-}
-
-static SQUARES: AtomicUsize = AtomicUsize::new(0);
-
-#[cached(key = "cluster_tls_square:{n}", ttl = "1h")]
-async fn tls_square(n: u64) -> u64 {
-    SQUARES.fetch_add(1, Ordering::SeqCst);
-    n * n
-}
-
-#[tokio::test]
-async fn tls_nodes_with_the_configured_ca_cache() {
-    let files = TlsFiles::generate();
-    let cluster = RedisCluster::start_with(ClusterOptions {
-        tls: Some(&files),
-        ..ClusterOptions::default()
-    });
-    let nodes = cluster.urls();
-    assert!(
-        nodes.iter().all(|url| url.starts_with("rediss://")),
-        "{nodes:?}"
-    );
-    let cache = cache_from(
-        &[
-            ("REDIS_CLUSTER_NODES", nodes.join(",")),
-            ("CACHE_TLS_CA_FILE", path(files.ca())),
-        ],
-        &cluster,
-    )
-    .await;
-
-    assert_eq!(cache.scope(tls_square(12)).await, 144);
-    let label = "cluster_security::tls_square";
-    assert_eq!(policy(&cache, label).misses, 1, "{:?}", cache.stats());
-    assert_eq!(cache.scope(tls_square(12)).await, 144);
-    assert_eq!(
-        runs(&SQUARES),
-        1,
-        "the second call is a hit through TLS: {:?}\n{}",
-        cache.stats(),
-        cluster.log()
-    );
-    assert_eq!(policy(&cache, label).hits, 1);
-    assert_eq!(total_errors(&cache), 0, "{:?}", cache.stats());
-    let key = cache
-        .scope(async { tls_square_cache(12).key() })
-        .await
-        .expect("a key");
-    assert_eq!(stored(&cluster, &key).await.as_deref(), Some(&b"144"[..]));
-    let health = cache.health().await;
-    assert!(health.reachable, "{health:?}");
-}
-
-static MUTUAL: AtomicUsize = AtomicUsize::new(0);
-
-#[cached(key = "cluster_tls_mutual:{n}", ttl = "1h")]
-async fn tls_mutual(n: u64) -> u64 {
-    MUTUAL.fetch_add(1, Ordering::SeqCst);
-    n + 1
-}
-
-#[tokio::test]
-async fn mutual_tls_with_a_client_certificate_caches_and_none_runs_uncached() {
-    let files = TlsFiles::generate();
-    let cluster = RedisCluster::start_with(ClusterOptions {
-        tls: Some(&files),
-        mutual_tls: true,
-        ..ClusterOptions::default()
-    });
-    let nodes = cluster.urls().join(",");
-    let cache = cache_from(
-        &[
-            ("REDIS_CLUSTER_NODES", nodes.clone()),
-            ("CACHE_TLS_CA_FILE", path(files.ca())),
-            ("CACHE_TLS_CERT_FILE", path(files.client_cert())),
-            ("CACHE_TLS_KEY_FILE", path(files.client_key())),
-        ],
-        &cluster,
-    )
-    .await;
-    assert_eq!(cache.scope(tls_mutual(1)).await, 2);
-    assert_eq!(cache.scope(tls_mutual(1)).await, 2);
-    assert_eq!(
-        runs(&MUTUAL),
-        1,
-        "the second call is a hit through mutual TLS: {:?}\n{}",
-        cache.health().await,
-        cluster.log()
-    );
-    assert_eq!(total_hits(&cache), 1);
-    let key = cache
-        .scope(async { tls_mutual_cache(1).key() })
-        .await
-        .expect("a key");
-    assert_eq!(stored(&cluster, &key).await.as_deref(), Some(&b"2"[..]));
-
-    // Without a client certificate the nodes refuse the handshake: the calls run uncached.
-    let anonymous = cache_from(
-        &[
-            ("REDIS_CLUSTER_NODES", nodes),
-            ("CACHE_TLS_CA_FILE", path(files.ca())),
-        ],
-        &cluster,
-    )
-    .await;
-    assert_eq!(anonymous.scope(tls_mutual(1)).await, 2);
-    assert_eq!(runs(&MUTUAL), 2, "no client certificate: no hit");
-    assert_eq!(total_hits(&anonymous), 0);
-    assert!(total_errors(&anonymous) > 0, "{:?}", anonymous.stats());
-    let health = anonymous.health().await;
-    assert!(!health.reachable, "{health:?}");
-}
-
-static STRANGER: AtomicUsize = AtomicUsize::new(0);
-
-#[cached(key = "cluster_tls_stranger:{n}", ttl = "1h")]
-async fn tls_stranger(n: u64) -> u64 {
-    STRANGER.fetch_add(1, Ordering::SeqCst);
-    n * 3
-}
-
-#[tokio::test]
-async fn a_ca_that_did_not_sign_the_nodes_falls_back_silently() {
-    let files = TlsFiles::generate();
-    let cluster = RedisCluster::start_with(ClusterOptions {
-        tls: Some(&files),
-        ..ClusterOptions::default()
-    });
-    // A valid certificate, but not the nodes' issuer: not a start-up error.
-    let cache = cache_from(
-        &[
-            ("REDIS_CLUSTER_NODES", cluster.urls().join(",")),
-            ("CACHE_TLS_CA_FILE", path(files.other_ca())),
-        ],
-        &cluster,
-    )
-    .await;
-    assert_eq!(cache.scope(tls_stranger(5)).await, 15);
-    assert_eq!(cache.scope(tls_stranger(5)).await, 15);
-    assert_eq!(runs(&STRANGER), 2, "every call runs the function");
-    assert_eq!(total_hits(&cache), 0);
-    assert!(total_errors(&cache) > 0, "{:?}", cache.stats());
-    let keys = cluster.keys().await;
-    assert!(keys.is_empty(), "nothing was stored: {keys:?}");
-    let health = cache.health().await;
-    assert!(!health.reachable, "{health:?}");
-    assert!(health.error.is_some(), "{health:?}");
 }
 
 static DOUBLES: AtomicUsize = AtomicUsize::new(0);
