@@ -1186,3 +1186,71 @@ backend_tests!(
     a_tag_invalidation_in_one_process_drops_the_copy_in_the_other,
     a_tenant_invalidation_drops_a_copy_the_other_process_computed_itself,
 );
+
+/// Each process's local tier subscribes on the first cluster node it was given. When that node
+/// dies, the subscriber moves on to the next one, and invalidations reach it again: B's copy is
+/// dropped by A's message, not by B's (re)subscription, since B takes its copy after both
+/// processes are subscribed on live nodes again.
+#[tokio::test]
+async fn on_a_cluster_the_local_tier_subscribes_on_another_node_when_its_node_dies() {
+    let mut processes = TwoProcesses::start(Backend::cluster()).await;
+    let Backend::Cluster(cluster) = &mut processes.backend else {
+        unreachable!("started on a cluster")
+    };
+    let first: u16 = cluster.urls()[0]
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port in the first node's URL");
+    let was_master = cluster.masters().contains(&first);
+    cluster.kill(first);
+    if was_master {
+        cluster
+            .wait_for_failover(first, Duration::from_secs(30))
+            .await;
+    }
+    // Both subscribers on live nodes again: `PUBSUB NUMSUB` counts the subscribers of one node.
+    let channel = "v1:invalidations";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut subscribed = 0;
+        for port in cluster.masters().into_iter().chain(cluster.replicas()) {
+            let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+            let Ok(mut node) = client.get_multiplexed_async_connection().await else {
+                continue;
+            };
+            let (_, count): (String, u64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(channel)
+                .query_async(&mut node)
+                .await
+                .unwrap_or_else(|e| panic!("PUBSUB NUMSUB on {port}: {e}"));
+            subscribed += count;
+        }
+        if subscribed == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{subscribed} subscriber(s) on live nodes 10 s after node {first} died\n{}",
+            cluster.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Caching works again in both processes (the cluster client has the new topology).
+    for cache in [&processes.a, &processes.b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cache.health().await.reachable {
+            assert!(Instant::now() < deadline, "{:?}", cache.health().await);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    processes.both_hold_a_local_copy().await;
+    assert_eq!(
+        processes.a.invalidate_tenant(Some("acme")).await.unwrap(),
+        0
+    );
+    processes
+        .b_recomputes("invalidate_tenant(acme) after the subscribed node died")
+        .await;
+}
