@@ -84,12 +84,13 @@ fn spread(bytes: &[u8]) -> u64 {
     hash ^ (hash >> 33)
 }
 
-/// The hash tag that `key` ends with, if it ends with one of [`tags`].
+/// The shard's hash tag in `key`, if its hash tag (the first `{…}`, as Redis reads it) is one of
+/// [`tags`]: an entry key, its stale copy (`…{11}#stale`), its lease, a counter (`…{11}:~5`).
 pub(crate) fn tag_in(key: &str) -> Option<&'static str> {
-    let open = key.rfind('{')?;
-    TAGS.iter()
-        .find(|tag| tag.as_str() == &key[open..])
-        .map(String::as_str)
+    let open = key.find('{')?;
+    let close = open + key[open..].find('}')?;
+    let tag = &key[open..=close];
+    TAGS.iter().find(|t| t.as_str() == tag).map(String::as_str)
 }
 
 /// The name that a key of the single-server layout has on Redis Cluster: `name` followed by the
@@ -147,6 +148,10 @@ mod tests {
             slot(format!("v1:gen{tag}").as_bytes())
         );
         assert_eq!(tag_in("v1:t=acme:quote:7203"), None);
+        // A stale copy, a lease and a counter are in their entry's shard.
+        for companion in ["#stale", "#lock", ":~5"] {
+            assert_eq!(tag_in(&format!("{key}{companion}")), Some(tag), "{companion}");
+        }
     }
 
     #[test]
