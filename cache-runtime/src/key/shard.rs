@@ -150,7 +150,11 @@ mod tests {
         assert_eq!(tag_in("v1:t=acme:quote:7203"), None);
         // A stale copy, a lease and a counter are in their entry's shard.
         for companion in ["#stale", "#lock", ":~5"] {
-            assert_eq!(tag_in(&format!("{key}{companion}")), Some(tag), "{companion}");
+            assert_eq!(
+                tag_in(&format!("{key}{companion}")),
+                Some(tag),
+                "{companion}"
+            );
         }
     }
 
