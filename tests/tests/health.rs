@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cached, BreakerState, Cache, CacheBuilder};
-use cache_tests::RedisServer;
+use cache_tests::{RedisCluster, RedisServer};
 
 static CUBES: AtomicUsize = AtomicUsize::new(0);
 
@@ -224,4 +224,30 @@ async fn the_background_ping_opens_and_closes_the_breaker_without_calls() {
     )
     .await;
     assert!(cache.stats().policies.is_empty(), "no call was made");
+}
+
+/// On a cluster the figures are the sums over the masters: the keys the health report counts
+/// are every master's keys.
+#[tokio::test]
+async fn a_clusters_health_counts_the_keys_of_every_master() {
+    let cluster = RedisCluster::start();
+    let cache = CacheBuilder::new()
+        .cluster_nodes(cluster.urls())
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("build the cache: {e}\n{}", cluster.log()));
+    for n in 0..60 {
+        assert_eq!(cache.scope(cube(1000 + n)).await, (1000 + n).pow(3));
+    }
+    let per_master = cluster.dbsize_per_master().await;
+    assert!(
+        per_master.iter().all(|(_, keys)| *keys > 0),
+        "{per_master:?}"
+    );
+    let health = cache.health().await;
+    assert!(health.reachable, "{health:?}");
+    let redis = health.redis.expect("the masters' INFO");
+    let keys: u64 = per_master.iter().map(|(_, keys)| keys).sum();
+    assert_eq!(redis.keys, keys, "{per_master:?}");
+    assert_eq!(redis.role.as_deref(), Some("master"));
 }

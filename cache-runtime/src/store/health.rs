@@ -53,6 +53,22 @@ pub struct RedisHealth {
     pub keys: u64,
 }
 
+/// Bytes as Redis writes them in `used_memory_human`: `1.02M`.
+fn human(bytes: u64) -> String {
+    let mut value = bytes as f64;
+    for unit in ["B", "K", "M", "G", "T"] {
+        if value < 1024.0 || unit == "T" {
+            return if unit == "B" {
+                format!("{bytes}B")
+            } else {
+                format!("{value:.2}{unit}")
+            };
+        }
+        value /= 1024.0;
+    }
+    unreachable!("the loop returns at T")
+}
+
 /// The in-process store (or the local tier in front of Redis).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -111,6 +127,47 @@ impl RedisHealth {
         }
     }
 
+    /// A cluster's health from its masters' (`parts`, not empty): counts and sizes summed, the
+    /// hit rate over the sums, the shortest uptime; version, role and policy of the first.
+    pub(crate) fn sum(parts: Vec<RedisHealth>) -> Option<Self> {
+        let mut parts = parts.into_iter();
+        let mut total = parts.next()?;
+        let add = |a: &mut Option<u64>, b: Option<u64>| {
+            *a = a.zip(b).map(|(a, b)| a.saturating_add(b));
+        };
+        for part in parts {
+            add(&mut total.used_memory, part.used_memory);
+            add(&mut total.maxmemory, part.maxmemory);
+            add(&mut total.evicted_keys, part.evicted_keys);
+            add(&mut total.keyspace_hits, part.keyspace_hits);
+            add(&mut total.keyspace_misses, part.keyspace_misses);
+            add(&mut total.connected_clients, part.connected_clients);
+            add(
+                &mut total.total_commands_processed,
+                part.total_commands_processed,
+            );
+            total.uptime_in_seconds = match (total.uptime_in_seconds, part.uptime_in_seconds) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            total.keys = total.keys.saturating_add(part.keys);
+            if total.maxmemory_policy != part.maxmemory_policy {
+                // One node's `noeviction` is enough to refuse writes there: keep the worst.
+                if part.maxmemory_policy.as_deref() == Some("noeviction") {
+                    total.maxmemory_policy = part.maxmemory_policy;
+                }
+            }
+        }
+        total.used_memory_human = total.used_memory.map(human);
+        total.hit_rate = match (total.keyspace_hits, total.keyspace_misses) {
+            (Some(hits), Some(misses)) if hits + misses > 0 => {
+                Some(hits as f64 / (hits + misses) as f64)
+            }
+            _ => None,
+        };
+        Some(total)
+    }
+
     /// What an operator should know: a policy that makes a full Redis refuse cache writes.
     pub(crate) fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
@@ -132,6 +189,37 @@ mod tests {
     use super::*;
 
     const INFO: &str = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:42\r\n\r\n# Clients\r\nconnected_clients:3\r\n# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n# Stats\r\ntotal_commands_processed:17\r\nevicted_keys:0\r\nkeyspace_hits:3\r\nkeyspace_misses:1\r\n# Replication\r\nrole:master\r\n# Keyspace\r\ndb0:keys=5,expires=5,avg_ttl=0\r\ndb2:keys=7,expires=0,avg_ttl=0\r\n";
+
+    #[test]
+    fn a_clusters_figures_are_the_sums_over_its_masters() {
+        let other = INFO
+            .replace("uptime_in_seconds:42", "uptime_in_seconds:7")
+            .replace("keyspace_hits:3", "keyspace_hits:5")
+            .replace(
+                "maxmemory_policy:noeviction",
+                "maxmemory_policy:allkeys-lru",
+            );
+        let mut first = RedisHealth::from_info(&other, 0);
+        first.maxmemory_policy = Some("allkeys-lru".to_owned());
+        let total =
+            RedisHealth::sum(vec![first, RedisHealth::from_info(INFO, 0)]).expect("two masters");
+        assert_eq!(total.keys, 10);
+        assert_eq!(total.used_memory, Some(2 << 20));
+        assert_eq!(total.used_memory_human.as_deref(), Some("2.00M"));
+        assert_eq!(
+            (total.keyspace_hits, total.keyspace_misses),
+            (Some(8), Some(2))
+        );
+        assert_eq!(total.hit_rate, Some(0.8));
+        assert_eq!(total.connected_clients, Some(6));
+        assert_eq!(total.total_commands_processed, Some(34));
+        assert_eq!(total.uptime_in_seconds, Some(7));
+        // One master that refuses writes when full is worth a warning.
+        assert_eq!(total.maxmemory_policy.as_deref(), Some("noeviction"));
+        assert_eq!(RedisHealth::sum(Vec::new()), None);
+        assert_eq!(human(512), "512B");
+        assert_eq!(human(1536), "1.50K");
+    }
 
     #[test]
     fn info_fields_are_read() {

@@ -23,17 +23,22 @@ const SECTIONS: [&str; 6] = [
 
 impl RedisStore {
     /// `PING` and `INFO`, together within the operation timeout. On a cluster, `PING` goes to
-    /// every master and `INFO` is the first master's.
+    /// every master, and the figures are the sums over the masters' `INFO`.
     pub(crate) async fn report(&self) -> StoreHealth {
         let connection = self.connection();
         let started = Instant::now();
         let outcome =
             tokio::time::timeout(self.operation_timeout, ping_and_info(connection, started)).await;
         match outcome {
-            Ok(Ok((round_trip, info))) => StoreHealth {
+            Ok(Ok((round_trip, infos))) => StoreHealth {
                 reachable: true,
                 round_trip: Some(round_trip),
-                redis: Some(RedisHealth::from_info(&info, self.db)),
+                redis: RedisHealth::sum(
+                    infos
+                        .iter()
+                        .map(|info| RedisHealth::from_info(info, self.db))
+                        .collect(),
+                ),
                 ..StoreHealth::default()
             },
             Ok(Err(error)) if !error.is_timeout() => StoreHealth {
@@ -52,19 +57,24 @@ impl RedisStore {
     }
 }
 
+/// The round trip of `PING`, and `INFO` of every node that holds keys (the server, or each
+/// master of a cluster).
 async fn ping_and_info(
     mut connection: Connection,
     started: Instant,
-) -> Result<(std::time::Duration, String), RedisError> {
+) -> Result<(std::time::Duration, Vec<String>), RedisError> {
     redis::cmd("PING")
         .query_async::<String>(&mut connection)
         .await?;
     let round_trip = started.elapsed();
-    if matches!(connection, Connection::Cluster(_)) {
-        if let Some(first) = connection.nodes().await?.into_iter().next() {
-            connection = first;
-        }
+    let mut infos = Vec::new();
+    for node in connection.nodes().await? {
+        infos.push(info(node).await?);
     }
+    Ok((round_trip, infos))
+}
+
+async fn info(mut connection: Connection) -> Result<String, RedisError> {
     let info = match redis::cmd("INFO")
         .arg(&SECTIONS[..])
         .query_async::<String>(&mut connection)
@@ -79,5 +89,5 @@ async fn ping_and_info(
                 .await?
         }
     };
-    Ok((round_trip, info))
+    Ok(info)
 }
