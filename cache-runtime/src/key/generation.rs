@@ -72,11 +72,7 @@ impl KeyLayout {
 
     /// The service's generation key that `entry` is read with: formatted once per shard.
     fn entry_service_generation(&self, entry: &EntryKey) -> String {
-        let index = entry
-            .shard
-            .and_then(|tag| super::shard::tags().iter().position(|t| t == tag))
-            .unwrap_or(0);
-        self.service_generation[index].clone()
+        self.service_generation[entry.shard.unwrap_or(0)].clone()
     }
 
     /// The generation key of a tenant segment (`t=…` or `_`).
@@ -124,7 +120,7 @@ impl KeyLayout {
         }
         if let Some(shard) = entry.shard {
             for key in &mut keys[1..] {
-                key.push_str(shard);
+                key.push_str(&super::shard::tags()[shard]);
             }
         }
         Generations { keys, fields }

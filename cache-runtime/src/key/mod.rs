@@ -127,9 +127,9 @@ impl KeyLayout {
         }
         shorten(&mut full, tenant_end + 1, self.max_key_bytes);
         let shard = self.cluster.then(|| {
-            let tag = shard::tag_of(&full);
-            full.push_str(tag);
-            tag
+            let shard = shard::shard_of(&full);
+            full.push_str(&shard::tags()[shard]);
+            shard
         });
         EntryKey {
             key: full,
@@ -455,8 +455,9 @@ pub(crate) struct EntryKey {
     tenant_end: usize,
     /// Rendered tags (`name:value…`), each escaped.
     pub(crate) tags: Vec<String>,
-    /// The hash tag that `key` ends with in the cluster layout.
-    pub(crate) shard: Option<&'static str>,
+    /// The shard whose hash tag `key` ends with in the cluster layout (an index into
+    /// [`shard::tags`]).
+    pub(crate) shard: Option<usize>,
 }
 
 impl EntryKey {

@@ -60,11 +60,15 @@ pub(crate) fn tags() -> &'static [String] {
     &TAGS
 }
 
+/// The shard of `name` (a key without a tag): an index into [`tags`].
+pub(crate) fn shard_of(name: &str) -> usize {
+    // `SHARDS` divides 2^64: the remainder is uniform.
+    (spread(name.as_bytes()) % SHARDS as u64) as usize
+}
+
 /// The hash tag of the shard of `name` (a key without a tag).
 pub(crate) fn tag_of(name: &str) -> &'static str {
-    // `SHARDS` divides 2^64: the remainder is uniform.
-    let index = (spread(name.as_bytes()) % SHARDS as u64) as usize;
-    &TAGS[index]
+    &TAGS[shard_of(name)]
 }
 
 /// A hash that every process computes alike and that spreads keys differing in a character or

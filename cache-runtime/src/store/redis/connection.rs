@@ -200,11 +200,17 @@ impl ConnectionLike for Connection {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Self::Server(connection) => connection.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(connection)
-            | Self::Node {
-                cluster: connection,
-                ..
-            } => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            // The cluster client routes a pipeline by its keys, not to a node: refused rather
+            // than sent somewhere else (nothing sends one to a node).
+            Self::Node { host, port, .. } => {
+                let refused = RedisError::from((
+                    redis::ErrorKind::Client,
+                    "a pipeline is not sent to one node of a cluster",
+                    format!("{host}:{port}"),
+                ));
+                Box::pin(std::future::ready(Err(refused)))
+            }
         }
     }
 
